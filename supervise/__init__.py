@@ -1,0 +1,3 @@
+"""码上监督 (supervise): a mass-supervision feedback-loop platform."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,101 @@
+"""Citizen endpoints: submit, track, rate, supplement. Secrets travel in POST bodies only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from supervise.cases import services
+from supervise.cases.schemas import (
+    CategorySchema,
+    PublicCaseSchema,
+    RatingSchema,
+    SubmitSchema,
+    SubmittedSchema,
+    SupplementSchema,
+    TrackSchema,
+)
+from supervise.deadlines.calendar import local_date
+
+blp = Blueprint("public", __name__, url_prefix="/api/v1", description="Citizen side (no account)")
+
+
+def _submission_body() -> dict[str, Any]:
+    """JSON, or a form post (multipart for photos); blank form fields mean "not given"."""
+    if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        return {k: v for k, v in request.form.items() if v.strip() != ""}
+    body = request.get_json()  # malformed JSON → 400 in the error shape
+    if not isinstance(body, dict):
+        from supervise.errors import DomainError
+
+        raise DomainError("请求体须为 JSON 对象", {"_schema": ["请求体须为 JSON 对象"]})
+    return body
+
+
+@blp.route("/categories")
+class Categories(MethodView):
+    @blp.response(200, CategorySchema(many=True))
+    def get(self):
+        """The categories a citizen can choose from."""
+        return [{"code": c.code, "name": c.name} for c in services.categories()]
+
+
+@blp.route("/cases")
+class Submit(MethodView):
+    @blp.doc(
+        requestBody={
+            "required": True,
+            "content": {
+                "application/json": {"schema": "Submit"},
+                "multipart/form-data": {"schema": "Submit"},
+            },
+        }
+    )
+    @blp.response(201, SubmittedSchema)
+    @blp.alt_response(422, description="field errors")
+    def post(self):
+        """Submit a case (JSON or multipart). The access code in the answer is shown once."""
+        data = SubmitSchema().load(_submission_body())
+        case, code = services.submit_case(data)
+        return {
+            "tracking_no": case.tracking_no,
+            "access_code": code,
+            "status": case.status,
+            "response_due_at": case.response_due_at,
+            "response_due_date": local_date(case.response_due_at),
+            "due_provisional": case.due_provisional,
+        }
+
+
+@blp.route("/track")
+class Track(MethodView):
+    @blp.arguments(TrackSchema)
+    @blp.response(200, PublicCaseSchema)
+    def post(self, args):
+        """The citizen's view of their case: timeline, feedback, whether the deadline was met."""
+        return services.public_view(services.find_for_citizen(args["tracking_no"], args["access_code"]))
+
+
+@blp.route("/track/rating")
+class Rate(MethodView):
+    @blp.arguments(RatingSchema)
+    @blp.response(200, PublicCaseSchema)
+    def post(self, args):
+        """Rate published feedback; "unsatisfied" reopens the case with a fresh deadline."""
+        case = services.rate_case(
+            args["tracking_no"], args["access_code"], args["rating"], args.get("comment")
+        )
+        return services.public_view(case)
+
+
+@blp.route("/track/supplement")
+class Supplement(MethodView):
+    @blp.arguments(SupplementSchema)
+    @blp.response(200, PublicCaseSchema)
+    def post(self, args):
+        """Add information to an open case."""
+        case = services.add_supplement(args["tracking_no"], args["access_code"], args["text"])
+        return services.public_view(case)

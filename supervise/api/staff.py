@@ -1,0 +1,49 @@
+"""Staff endpoints: queues, one case, actions. Bearer token (or, later, the staff session)."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from supervise.cases import services
+from supervise.cases.queries import page_payload, queue_page
+from supervise.cases.schemas import ActionSchema, CaseDetailSchema, CasePageSchema, QueueArgsSchema
+from supervise.extensions import db
+from supervise.staff.auth import current_actor
+
+blp = Blueprint("staff_api", __name__, url_prefix="/api/v1", description="Staff work (Bearer token)")
+
+
+@blp.route("/cases")
+class Queue(MethodView):
+    @blp.arguments(QueueArgsSchema, location="query")
+    @blp.response(200, CasePageSchema)
+    def get(self, args):
+        """A work queue, scoped to your org (supervisors: its subtree), keyset-paginated."""
+        actor = current_actor()
+        ctx = services.make_context()
+        limit = args.pop("limit") or current_app.config["PAGE_SIZE"]
+        rows, cursor = queue_page(db.session, actor, ctx.clocks, ctx.now, limit=limit, **args)
+        return page_payload(rows, cursor, lambda c: services.summary_view(c, ctx.clocks, ctx.now))
+
+
+@blp.route("/cases/<ref>")
+class CaseDetail(MethodView):
+    @blp.response(200, CaseDetailSchema)
+    def get(self, ref: str):
+        """One case with its full history and the actions you may take now."""
+        actor = current_actor()
+        return services.detail_view(services.case_for_actor(ref, actor), actor)
+
+
+@blp.route("/cases/<ref>/actions")
+class CaseAction(MethodView):
+    @blp.arguments(ActionSchema)
+    @blp.response(200, CaseDetailSchema)
+    @blp.alt_response(409, description="illegal action for the current state, or a stale version")
+    def post(self, args, ref: str):
+        """Act on a case (accept, reject, merge, transfer, assign, start, feedback, publish, …)."""
+        actor = current_actor()
+        case = services.perform_action(ref, actor, args)
+        return services.detail_view(case, actor)

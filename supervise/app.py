@@ -1,0 +1,77 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, render_template
+
+from supervise.config import load_config
+from supervise.extensions import api, db, login_manager, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=None,
+    )
+    app.config.from_mapping(load_config(overrides))
+    Path(app.config["DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+    app.json.ensure_ascii = False
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS))
+    login_manager.init_app(app)
+    _configure_engine(app)
+
+    from supervise.api import ops, public, staff
+    from supervise.api.base import register_error_handlers
+    from supervise.cases.schemas import SubmitSchema
+
+    api.init_app(app)
+    api.spec.components.schema("Submit", schema=SubmitSchema)
+    api.register_blueprint(public.blp)
+    api.register_blueprint(staff.blp)
+    app.register_blueprint(ops.bp)
+    register_error_handlers(app)
+
+    from supervise.staff import auth  # noqa: F401  (registers the Bearer token loader)
+
+    @app.get("/")
+    def index():
+        return render_template("index.html")
+
+    return app
+
+
+def _configure_engine(app: Flask) -> None:
+    """Per-backend connection settings, and outbox enqueue after each commit."""
+    from sqlalchemy import event
+
+    from supervise.notify.outbox import install_session_hooks
+    from supervise.queueing import enqueue_outbox
+
+    with app.app_context():
+        engine = db.engine
+        if engine.dialect.name == "sqlite":
+
+            @event.listens_for(engine, "connect")
+            def _sqlite_pragmas(dbapi_conn, _record):
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.execute("PRAGMA busy_timeout=15000")
+                cur.close()
+
+        # A forked RQ work-horse must not share its parent's connections.
+        os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+
+    install_session_hooks(db.session.session_factory.class_, enqueue_outbox)

@@ -1,0 +1,61 @@
+"""Secrets a case carries: the citizen's access code (查询码) and the reporter's identity."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from cryptography.fernet import Fernet
+
+# 32 symbols, none of 0/O/1/I: easy to read aloud and to type on a phone.
+ACCESS_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+ACCESS_CODE_LENGTH = 12  # 12 × 5 bits = 60 random bits
+
+
+def new_access_code() -> str:
+    raw = "".join(secrets.choice(ACCESS_CODE_ALPHABET) for _ in range(ACCESS_CODE_LENGTH))
+    return "-".join(raw[i : i + 4] for i in range(0, ACCESS_CODE_LENGTH, 4))
+
+
+def normalise_access_code(code: str) -> str:
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+def hash_access_code(key: str, tracking_no: str, code: str) -> str:
+    """Keyed hash bound to the tracking number: a leaked table cannot be brute-forced offline."""
+    message = f"{tracking_no}:{normalise_access_code(code)}".encode()
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def access_code_matches(key: str, tracking_no: str, code: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(hash_access_code(key, tracking_no, code), stored_hash)
+
+
+class IdentityBox:
+    """Encrypts and decrypts reporter names and phone numbers (Fernet: AES + HMAC)."""
+
+    def __init__(self, key: str):
+        self._fernet = Fernet(key.encode() if isinstance(key, str) else key)
+
+    def seal(self, value: str | None) -> bytes | None:
+        return self._fernet.encrypt(value.encode()) if value else None
+
+    def open(self, token: bytes | None) -> str | None:
+        return self._fernet.decrypt(token).decode() if token else None
+
+
+def mask_name(name: str | None) -> str | None:
+    """张三 → 张*, 欧阳娜娜 → 欧***."""
+    if not name:
+        return None
+    return name[0] + "*" * max(len(name) - 1, 1)
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """13812345678 → 138****5678."""
+    if not phone:
+        return None
+    if len(phone) < 7:
+        return "*" * len(phone)
+    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]

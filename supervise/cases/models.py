@@ -1,0 +1,169 @@
+"""Categories, cases, their events (流转记录) and attachments."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    event,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from supervise.cases.states import Rating, Status, sql_in
+from supervise.dbtypes import UTCDateTime, utcnow
+from supervise.extensions import db
+from supervise.intake.models import Point
+from supervise.orgs.models import Org
+from supervise.staff.models import User
+
+
+class Category(db.Model):
+    """问题类别: what kind of problem, with the org kind that usually handles it."""
+
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100), default="")
+    default_org_kind: Mapped[str | None] = mapped_column(String(20))
+    sort_order: Mapped[int] = mapped_column(default=0)
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class TrackingCounter(db.Model):
+    """One row a year; `MS2026-000123` is the 123rd case of 2026."""
+
+    __tablename__ = "tracking_counters"
+
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(default=0)
+
+
+class Case(db.Model):
+    """诉求 / 件: one submission and its whole life."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({sql_in(Status)})", name="status_valid"),
+        CheckConstraint(f"rating IS NULL OR rating IN ({sql_in(Rating)})", name="rating_valid"),
+        CheckConstraint("escalation_level BETWEEN 0 AND 2", name="escalation_level_valid"),
+        # The queue order: real-name first (priority 0), then earliest due, then id (keyset).
+        Index("ix_cases_queue", "org_id", "status", "priority", "response_due_at", "id"),
+        Index("ix_cases_assignee_queue", "assignee_id", "status", "priority", "response_due_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tracking_no: Mapped[str] = mapped_column(String(20), unique=True)
+    access_code_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32), default=Status.RECEIVED)
+    version: Mapped[int] = mapped_column(default=1)
+
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id"))
+    point_id: Mapped[int | None] = mapped_column(ForeignKey("points.id"), index=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+
+    subject: Mapped[str] = mapped_column(String(200))  # the person or unit concerned
+    content: Mapped[str] = mapped_column(Text)
+    occurred_on: Mapped[date | None] = mapped_column(Date)
+    location: Mapped[str | None] = mapped_column(String(200))
+    about_org_head: Mapped[bool] = mapped_column(default=False)
+
+    # 实名: identity stored encrypted (Fernet); `priority` 0 puts real-name cases first in queues.
+    real_name: Mapped[bool] = mapped_column(default=False)
+    priority: Mapped[int] = mapped_column(SmallInteger, default=1)
+    reporter_name_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    reporter_phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    response_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_provisional: Mapped[bool] = mapped_column(default=False)
+    stage_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    extension_days: Mapped[int] = mapped_column(default=0)
+    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalation_level: Mapped[int] = mapped_column(SmallInteger, default=0)
+
+    feedback_draft: Mapped[str | None] = mapped_column(Text)
+    feedback_text: Mapped[str | None] = mapped_column(Text)
+    rating: Mapped[str | None] = mapped_column(String(32))
+    rating_comment: Mapped[str | None] = mapped_column(Text)
+    rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reopen_count: Mapped[int] = mapped_column(default=0)
+    # The form's idempotency token: a double tap or a retried POST finds the first case.
+    submit_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    org: Mapped[Org] = relationship()
+    point: Mapped[Point | None] = relationship()
+    category: Mapped[Category] = relationship()
+    assignee: Mapped[User | None] = relationship()
+    merged_into: Mapped[Case | None] = relationship(remote_side=[id])
+    events: Mapped[list[Event]] = relationship(
+        back_populates="case", order_by="Event.id", cascade="all, delete-orphan"
+    )
+    attachments: Mapped[list[Attachment]] = relationship(back_populates="case", order_by="Attachment.id")
+
+    # The ORM adds "AND version = :old" to every UPDATE: two staff acting on the same version
+    # cannot both win, even when the second request already passed the version check.
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy reads it once
+
+    def __repr__(self) -> str:
+        return f"<Case {self.tracking_no} {self.status}>"
+
+
+class Event(db.Model):
+    """流转记录: one append-only entry in a case's history."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    action: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_kind: Mapped[str] = mapped_column(String(16))  # staff | citizen | system
+    from_status: Mapped[str | None] = mapped_column(String(32))
+    to_status: Mapped[str | None] = mapped_column(String(32))
+    public: Mapped[bool] = mapped_column(default=False)
+    note: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    case: Mapped[Case] = relationship(back_populates="events")
+    actor: Mapped[User | None] = relationship()
+
+
+@event.listens_for(Event, "before_update")
+def _events_are_append_only(mapper, connection, target: Event) -> None:
+    raise RuntimeError("events are append-only")
+
+
+class Attachment(db.Model):
+    """A photo or file on a case (metadata; bytes live in the upload store by content hash)."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int]
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="attachments")

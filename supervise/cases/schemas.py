@@ -1,0 +1,242 @@
+"""Marshmallow schemas: what the API accepts (validated, Chinese messages) and what it returns."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from supervise.cases.states import STAFF_ACTIONS, Rating
+
+REQUIRED = {"required": "此项为必填项", "null": "此项不能为空"}
+PHONE = validate.Regexp(r"^1[3-9]\d{9}$", error="请填写 11 位手机号码")
+
+
+def _text(min_len: int, max_len: int, label: str, **kwargs) -> fields.String:
+    return fields.String(
+        validate=validate.Length(min=min_len, max=max_len, error=f"{label}须为 {min_len}–{max_len} 个字"),
+        error_messages={**REQUIRED, "invalid": "请填写文字"},
+        **kwargs,
+    )
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    def handle_error(self, error: ValidationError, data, **kwargs):
+        # marshmallow's English "Unknown field." becomes Chinese, the rest of the message map stays.
+        messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
+        for key, value in list(messages.items()):
+            if value == ["Unknown field."]:
+                messages[key] = ["不支持的字段"]
+        raise ValidationError(messages, data=error.data, valid_data=error.valid_data)
+
+
+# -- citizen ---------------------------------------------------------------------------------
+
+
+class SubmitSchema(StrictSchema):
+    category = fields.String(required=True, validate=validate.Length(max=64), error_messages=REQUIRED)
+    subject = _text(1, 200, "反映对象", required=True, metadata={"description": "被反映的人或单位"})
+    content = _text(10, 5000, "问题描述", required=True)
+    point = fields.String(load_default=None, validate=validate.Length(max=64))
+    name = _text(1, 50, "姓名", load_default=None)
+    phone = fields.String(load_default=None, validate=PHONE)
+    occurred_at = fields.Date(load_default=None, error_messages={"invalid": "日期格式应为 YYYY-MM-DD"})
+    location = _text(1, 200, "地点", load_default=None)
+    about_org_head = fields.Boolean(
+        load_default=False, metadata={"description": "反映的是承办单位主要负责人"}
+    )
+    idempotency_key = fields.String(load_default=None, validate=validate.Length(max=64))
+
+    @validates_schema
+    def _real_name_needs_both(self, data, **kwargs):
+        if bool(data.get("name")) != bool(data.get("phone")):
+            missing = "phone" if data.get("name") else "name"
+            raise ValidationError({missing: ["实名反映请同时填写姓名和手机号码"]})
+
+
+class SubmittedSchema(Schema):
+    tracking_no = fields.String()
+    access_code = fields.String(metadata={"description": "shown once; keep it to follow the case"})
+    status = fields.String()
+    response_due_at = fields.DateTime()
+    response_due_date = fields.Date()
+    due_provisional = fields.Boolean()
+
+
+class TrackSchema(StrictSchema):
+    tracking_no = fields.String(
+        required=True, validate=validate.Length(min=1, max=20), error_messages=REQUIRED
+    )
+    access_code = fields.String(
+        required=True, validate=validate.Length(min=1, max=40), error_messages=REQUIRED
+    )
+
+
+class RatingSchema(TrackSchema):
+    rating = fields.String(
+        required=True,
+        validate=validate.OneOf([r.value for r in Rating], error="请选择：满意、基本满意或不满意"),
+        error_messages=REQUIRED,
+    )
+    comment = _text(1, 1000, "评价意见", load_default=None)
+
+
+class SupplementSchema(TrackSchema):
+    text = _text(1, 5000, "补充内容", required=True)
+
+
+class PublicEventSchema(Schema):
+    at = fields.DateTime()
+    action = fields.String()
+    note = fields.String(allow_none=True)
+
+
+class PublicCaseSchema(Schema):
+    tracking_no = fields.String()
+    status = fields.String()
+    category = fields.String()
+    org = fields.String(metadata={"description": "the unit handling the case"})
+    received_at = fields.DateTime()
+    response_due_at = fields.DateTime()
+    response_due_date = fields.Date()
+    due_provisional = fields.Boolean()
+    responded_at = fields.DateTime(allow_none=True)
+    responded_on_time = fields.Boolean(allow_none=True)
+    feedback = fields.String(allow_none=True)
+    rating = fields.String(allow_none=True)
+    can_rate = fields.Boolean()
+    can_supplement = fields.Boolean()
+    timeline = fields.List(fields.Nested(PublicEventSchema))
+
+
+class CategorySchema(Schema):
+    code = fields.String()
+    name = fields.String()
+
+
+# -- staff -----------------------------------------------------------------------------------
+
+
+class QueueArgsSchema(StrictSchema):
+    queue = fields.String(
+        load_default=None,
+        validate=validate.OneOf(
+            [
+                "intake",
+                "dispatch",
+                "in_progress",
+                "review",
+                "due_soon",
+                "overdue",
+                "escalated",
+                "done",
+                "mine",
+            ]
+        ),
+    )
+    org = fields.String(load_default=None)
+    status = fields.String(load_default=None)
+    cursor = fields.String(load_default=None)
+    limit = fields.Integer(load_default=None, validate=validate.Range(min=1, max=200))
+
+
+class ActionSchema(StrictSchema):
+    action = fields.String(
+        required=True, validate=validate.OneOf([a.value for a in STAFF_ACTIONS]), error_messages=REQUIRED
+    )
+    version = fields.Integer(required=True, strict=True, error_messages=REQUIRED)
+    reason = _text(1, 2000, "理由", load_default=None)
+    into = fields.String(load_default=None, validate=validate.Length(max=20))
+    org = fields.String(load_default=None, validate=validate.Length(max=64))
+    note = _text(1, 2000, "备注", load_default=None)
+    user = fields.String(load_default=None, validate=validate.Length(max=64))
+    text = _text(1, 5000, "内容", load_default=None)
+    days = fields.Integer(load_default=None, strict=True)
+
+    REQUIRES: ClassVar[dict[str, list[str]]] = {
+        "reject": ["reason"],
+        "merge": ["into"],
+        "transfer": ["org"],
+        "assign": ["user"],
+        "feedback": ["text"],
+        "reopen": ["reason"],
+        "extend": ["days", "reason"],
+        "note": ["text"],
+    }
+
+    @validates_schema
+    def _fields_for_action(self, data, **kwargs):
+        missing = {
+            f: ["此操作需要填写此项"]
+            for f in self.REQUIRES.get(data.get("action"), [])
+            if data.get(f) is None
+        }
+        if missing:
+            raise ValidationError(missing)
+
+
+class StaffEventSchema(Schema):
+    at = fields.DateTime()
+    action = fields.String()
+    actor = fields.String(allow_none=True)
+    public = fields.Boolean()
+    from_status = fields.String(allow_none=True)
+    to_status = fields.String(allow_none=True)
+    note = fields.String(allow_none=True)
+    data = fields.Dict()
+
+
+class AttachmentSchema(Schema):
+    url = fields.String()
+    content_type = fields.String()
+    size = fields.Integer()
+
+
+class ReporterSchema(Schema):
+    name = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    masked = fields.Boolean()
+
+
+class CaseSummarySchema(Schema):
+    tracking_no = fields.String()
+    status = fields.String()
+    version = fields.Integer()
+    category = fields.String()
+    subject = fields.String()
+    point = fields.String(allow_none=True)
+    org = fields.String()
+    assignee = fields.String(allow_none=True)
+    real_name = fields.Boolean()
+    received_at = fields.DateTime()
+    response_due_at = fields.DateTime()
+    due_provisional = fields.Boolean()
+    stage_due_at = fields.DateTime(allow_none=True)
+    responded_at = fields.DateTime(allow_none=True)
+    working_days_left = fields.Integer()
+    overdue = fields.Boolean()
+    due_soon = fields.Boolean()
+    escalation_level = fields.Integer()
+    rating = fields.String(allow_none=True)
+
+
+class CaseDetailSchema(CaseSummarySchema):
+    content = fields.String()
+    occurred_at = fields.Date(allow_none=True)
+    location = fields.String(allow_none=True)
+    feedback_draft = fields.String(allow_none=True)
+    feedback_text = fields.String(allow_none=True)
+    rating_comment = fields.String(allow_none=True)
+    merged_into = fields.String(allow_none=True)
+    reporter = fields.Nested(ReporterSchema, allow_none=True)
+    attachments = fields.List(fields.Nested(AttachmentSchema))
+    events = fields.List(fields.Nested(StaffEventSchema))
+    allowed_actions = fields.List(fields.String())
+
+
+class CasePageSchema(Schema):
+    items = fields.List(fields.Nested(CaseSummarySchema))
+    next_cursor = fields.String(allow_none=True)

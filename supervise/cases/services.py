@@ -1,0 +1,391 @@
+"""Case services: what views and commands call. Each public function is one unit of work and commits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from supervise.cases import workflow
+from supervise.cases.identity import (
+    IdentityBox,
+    access_code_matches,
+    hash_access_code,
+    mask_name,
+    mask_phone,
+    new_access_code,
+)
+from supervise.cases.models import Case, Category, Event, TrackingCounter
+from supervise.cases.states import OPEN_STATES, Action, Rating, Status
+from supervise.cases.workflow import Actor, Context
+from supervise.dbtypes import utcnow
+from supervise.deadlines.calendar import get_calendar, local_date
+from supervise.deadlines.clocks import Clocks, DeadlinePolicy
+from supervise.errors import InvalidInput, NotFound, StaleVersion
+from supervise.extensions import db
+from supervise.intake.models import Point
+from supervise.notify.outbox import queue_message
+from supervise.orgs.models import Org
+from supervise.orgs.services import get_org_by_code, root_org
+from supervise.staff.models import Role, User
+
+NOT_FOUND_FOR_CITIZEN = "查询编号或查询码不正确"
+
+
+def policy() -> DeadlinePolicy:
+    c = current_app.config
+    return DeadlinePolicy(c["RESPONSE_DAYS"], c["STAGE_DAYS"], c["DUE_SOON_DAYS"], c["AUTO_CLOSE_DAYS"])
+
+
+def make_context(now: datetime | None = None) -> Context:
+    return Context(db.session, Clocks(get_calendar(db.session), policy()), now or utcnow())
+
+
+def identity_box() -> IdentityBox:
+    return IdentityBox(current_app.config["ENCRYPTION_KEY"])
+
+
+def commit() -> None:
+    """Commit, turning a lost optimistic-lock race into the same 409 as a stale version."""
+    try:
+        db.session.commit()
+    except StaleDataError as exc:
+        db.session.rollback()
+        raise StaleVersion("该诉求件已被他人修改，请刷新后重试") from exc
+
+
+# -- intake ------------------------------------------------------------------------------------
+
+
+def _next_tracking_no(session: Session, year: int) -> str:
+    """`MS2026-000123`: an atomic per-year counter (a row lock on PostgreSQL, the write lock on SQLite)."""
+    bump = (
+        update(TrackingCounter)
+        .where(TrackingCounter.year == year)
+        .values(value=TrackingCounter.value + 1)
+        .returning(TrackingCounter.value)
+    )
+    value = session.execute(bump).scalar()
+    if value is None:
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        session.execute(dialect.insert(TrackingCounter).values(year=year, value=0).on_conflict_do_nothing())
+        value = session.execute(bump).scalar_one()
+    return f"MS{year}-{value:06d}"
+
+
+def _handling_org(session: Session, point: Point | None, about_org_head: bool) -> Org:
+    org = point.org if point else root_org(session)
+    if org is None:
+        raise RuntimeError("no organisation configured: run `supervise demo` or create one")
+    # A complaint about the head of the org that would handle it goes up one level (DESIGN.md §3).
+    if about_org_head and org.parent is not None:
+        org = org.parent
+    return org
+
+
+REPLAY_WINDOW = timedelta(minutes=30)
+
+
+def _reissue_access_code(case: Case, now: datetime) -> str:
+    """A replayed form gets the same case with a fresh access code.
+
+    The citizen only ever sees the last response (a double tap, a retry after a timeout), so the
+    code on that page must be the one that works. After the window nothing is re-issued.
+    """
+    if now - case.received_at > REPLAY_WINDOW:
+        return ""
+    code = new_access_code()
+    case.access_code_hash = hash_access_code(current_app.config["SECRET_KEY"], case.tracking_no, code)
+    commit()
+    return code
+
+
+def submit_case(data: dict[str, Any], now: datetime | None = None) -> tuple[Case, str]:
+    """Receive a citizen's submission; returns the committed case and its access code (shown once).
+
+    The case, its first event and the "case received" outbox row commit together before the
+    citizen is told anything. A repeated idempotency key returns the first case, not a new one.
+    """
+    session = db.session
+    key = data.get("idempotency_key")
+    if key:
+        existing = session.scalar(select(Case).where(Case.submit_key == key))
+        if existing is not None:
+            return existing, _reissue_access_code(existing, now or utcnow())
+    category = session.scalar(
+        select(Category).where(Category.code == data["category"], Category.active.is_(True))
+    )
+    if category is None:
+        raise InvalidInput("未知的问题类别", {"category": ["未知的问题类别，请重新选择"]})
+    point = None
+    if data.get("point"):
+        point = session.scalar(select(Point).where(Point.token == data["point"]))
+        if point is None or not point.active:
+            raise InvalidInput("该监督点不存在或已停用", {"point": ["该监督点不存在或已停用"]})
+
+    ctx = make_context(now)
+    org = _handling_org(session, point, data.get("about_org_head", False))
+    tracking_no = _next_tracking_no(session, local_date(ctx.now).year)
+    code = new_access_code()
+    box = identity_box()
+    due = ctx.clocks.response_due(ctx.now)
+    real_name = bool(data.get("name"))
+    case = Case(
+        tracking_no=tracking_no,
+        access_code_hash=hash_access_code(current_app.config["SECRET_KEY"], tracking_no, code),
+        status=Status.RECEIVED,
+        org=org,
+        point=point,
+        category=category,
+        subject=data["subject"].strip(),
+        content=data["content"].strip(),
+        occurred_on=data.get("occurred_at"),
+        location=data.get("location"),
+        about_org_head=bool(data.get("about_org_head")),
+        submit_key=key,
+        real_name=real_name,
+        priority=0 if real_name else 1,
+        reporter_name_enc=box.seal(data.get("name")),
+        reporter_phone_enc=box.seal(data.get("phone")),
+        received_at=ctx.now,
+        response_due_at=due.at,
+        due_provisional=due.provisional,
+        stage_due_at=ctx.clocks.stage_due(ctx.now).at,
+    )
+    session.add(case)
+    session.add(
+        Event(
+            case=case,
+            at=ctx.now,
+            action=Action.SUBMIT.value,
+            actor_kind=workflow.CITIZEN,
+            to_status=Status.RECEIVED.value,
+            public=True,
+            note="诉求已提交",
+        )
+    )
+    queue_message(
+        session,
+        kind="case_received",
+        channel="inapp",
+        case=case,
+        payload={"org_id": org.id, "role": Role.INTAKE.value},
+    )
+    try:
+        session.commit()
+    except IntegrityError:
+        # Two copies of one form raced past the idempotency lookup; the loser returns the winner.
+        session.rollback()
+        if key:
+            return submit_case(data, now)
+        raise
+    return case, code
+
+
+def categories() -> list[Category]:
+    return list(
+        db.session.scalars(select(Category).where(Category.active.is_(True)).order_by(Category.sort_order))
+    )
+
+
+# -- the citizen's view (查询) ---------------------------------------------------------------------
+
+
+def find_for_citizen(tracking_no: str, access_code: str) -> Case:
+    """The case behind a tracking number + access code; one answer for "no such case" and "wrong code"."""
+    case = workflow.find_case(db.session, tracking_no.strip().upper())
+    secret = current_app.config["SECRET_KEY"]
+    if case is None:
+        hash_access_code(secret, tracking_no, access_code)  # same work either way
+        raise NotFound(NOT_FOUND_FOR_CITIZEN)
+    if not access_code_matches(secret, case.tracking_no, access_code, case.access_code_hash):
+        raise NotFound(NOT_FOUND_FOR_CITIZEN)
+    return case
+
+
+def public_view(case: Case) -> dict[str, Any]:
+    responded = case.responded_at is not None and case.status in (Status.RESPONDED, Status.CLOSED)
+    return {
+        "tracking_no": case.tracking_no,
+        "status": case.status,
+        "category": case.category.name,
+        "org": case.org.name,
+        "received_at": case.received_at,
+        "response_due_at": case.response_due_at,
+        "response_due_date": local_date(case.response_due_at),
+        "due_provisional": case.due_provisional,
+        "responded_at": case.responded_at if responded else None,
+        "responded_on_time": (case.responded_at <= case.response_due_at) if responded else None,
+        "feedback": case.feedback_text if responded else None,
+        "rating": case.rating,
+        "can_rate": case.status == Status.RESPONDED,
+        "can_supplement": case.status in OPEN_STATES or case.status == Status.RESPONDED,
+        "timeline": [{"at": e.at, "action": e.action, "note": e.note} for e in case.events if e.public],
+    }
+
+
+def rate_case(tracking_no: str, access_code: str, rating: str, comment: str | None) -> Case:
+    case = find_for_citizen(tracking_no, access_code)
+    workflow.rate(make_context(), case, rating=Rating(rating), comment=comment)
+    commit()
+    return case
+
+
+def add_supplement(tracking_no: str, access_code: str, text: str) -> Case:
+    case = find_for_citizen(tracking_no, access_code)
+    workflow.supplement(make_context(), case, text=text)
+    commit()
+    return case
+
+
+# -- staff -------------------------------------------------------------------------------------
+
+
+def case_for_actor(tracking_no: str, actor: Actor) -> Case:
+    """A case by its tracking number if the actor's scope covers it; otherwise 404, as if absent."""
+    case = workflow.find_case(db.session, tracking_no.strip().upper())
+    if case is None or not actor.sees(case.org):
+        raise NotFound("找不到该诉求件")
+    return case
+
+
+def _visible_case(ref: str, actor: Actor, field_name: str) -> Case:
+    case = workflow.find_case(db.session, ref.strip().upper())
+    if case is None or not actor.sees(case.org):
+        raise InvalidInput("找不到该诉求件", {field_name: ["找不到该诉求件"]})
+    return case
+
+
+def _org(code: str) -> Org:
+    org = get_org_by_code(db.session, code)
+    if org is None:
+        raise InvalidInput("找不到该单位", {"org": ["找不到该单位"]})
+    return org
+
+
+def _user(username: str) -> User:
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise InvalidInput("找不到该用户", {"user": ["找不到该用户"]})
+    return user
+
+
+ACTIONS: dict[str, Callable[[Context, Case, Actor, dict[str, Any]], Event]] = {
+    "accept": lambda ctx, case, actor, a: workflow.accept(ctx, case, actor, version=a["version"]),
+    "reject": lambda ctx, case, actor, a: workflow.reject(
+        ctx, case, actor, version=a["version"], reason=a["reason"]
+    ),
+    "merge": lambda ctx, case, actor, a: workflow.merge(
+        ctx, case, actor, version=a["version"], into=_visible_case(a["into"], actor, "into")
+    ),
+    "transfer": lambda ctx, case, actor, a: workflow.transfer(
+        ctx, case, actor, version=a["version"], org=_org(a["org"]), note=a.get("note")
+    ),
+    "assign": lambda ctx, case, actor, a: workflow.assign(
+        ctx, case, actor, version=a["version"], user=_user(a["user"])
+    ),
+    "start": lambda ctx, case, actor, a: workflow.start(ctx, case, actor, version=a["version"]),
+    "feedback": lambda ctx, case, actor, a: workflow.feedback(
+        ctx, case, actor, version=a["version"], text=a["text"]
+    ),
+    "publish": lambda ctx, case, actor, a: workflow.publish(ctx, case, actor, version=a["version"]),
+    "reopen": lambda ctx, case, actor, a: workflow.reopen(
+        ctx, case, actor, version=a["version"], reason=a["reason"]
+    ),
+    "extend": lambda ctx, case, actor, a: workflow.extend(
+        ctx, case, actor, version=a["version"], days=a["days"], reason=a["reason"]
+    ),
+    "note": lambda ctx, case, actor, a: workflow.note(ctx, case, actor, version=a["version"], text=a["text"]),
+}
+
+
+def perform_action(tracking_no: str, actor: Actor, args: dict[str, Any], now: datetime | None = None) -> Case:
+    """Run one staff action on a case and commit it (409 if someone else changed the case first)."""
+    case = case_for_actor(tracking_no, actor)
+    ACTIONS[args["action"]](make_context(now), case, actor, args)
+    commit()
+    return case
+
+
+def _deadline_flags(case: Case, clocks: Clocks, now: datetime) -> dict[str, Any]:
+    open_ = case.status in OPEN_STATES
+    return {
+        "working_days_left": clocks.working_days_left(case.response_due_at, now),
+        "overdue": open_ and clocks.is_overdue(case.response_due_at, now),
+        "due_soon": open_ and clocks.is_due_soon(case.response_due_at, now),
+    }
+
+
+def summary_view(case: Case, clocks: Clocks, now: datetime) -> dict[str, Any]:
+    return {
+        "tracking_no": case.tracking_no,
+        "status": case.status,
+        "version": case.version,
+        "category": case.category.code,
+        "subject": case.subject,
+        "point": case.point.name if case.point else None,
+        "org": case.org.code,
+        "assignee": case.assignee.username if case.assignee else None,
+        "real_name": case.real_name,
+        "received_at": case.received_at,
+        "response_due_at": case.response_due_at,
+        "due_provisional": case.due_provisional,
+        "stage_due_at": case.stage_due_at,
+        "responded_at": case.responded_at,
+        "escalation_level": case.escalation_level,
+        "rating": case.rating,
+        **_deadline_flags(case, clocks, now),
+    }
+
+
+def detail_view(case: Case, actor: Actor, now: datetime | None = None) -> dict[str, Any]:
+    """The staff view of a case. Reporter identity is masked here; revealing it (logged) is a
+    separate, role-checked step."""
+    ctx = make_context(now)
+    box = identity_box()
+    reporter = None
+    if case.real_name:
+        reporter = {
+            "name": mask_name(box.open(case.reporter_name_enc)),
+            "phone": mask_phone(box.open(case.reporter_phone_enc)),
+            "masked": True,
+        }
+    return {
+        **summary_view(case, ctx.clocks, ctx.now),
+        "content": case.content,
+        "occurred_at": case.occurred_on,
+        "location": case.location,
+        "feedback_draft": case.feedback_draft,
+        "feedback_text": case.feedback_text,
+        "rating_comment": case.rating_comment,
+        "merged_into": case.merged_into.tracking_no if case.merged_into else None,
+        "reporter": reporter,
+        "attachments": [],
+        "events": [
+            {
+                "at": e.at,
+                "action": e.action,
+                "actor": e.actor.username if e.actor else e.actor_kind,
+                "public": e.public,
+                "from_status": e.from_status,
+                "to_status": e.to_status,
+                "note": e.note,
+                "data": e.data,
+            }
+            for e in case.events
+        ],
+        "allowed_actions": workflow.allowed_actions(case, actor),
+    }
+
+
+def due_date_for(received: date, days: int | None = None) -> tuple[date, bool]:
+    """For `supervise calendar due`: the due day of a clock started on `received`."""
+    due = get_calendar(db.session).add_working_days(received, days or policy().response_days)
+    return due.day, due.provisional

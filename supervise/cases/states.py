@@ -1,0 +1,63 @@
+"""Case states and actions: the vocabulary the workflow table is written in (DESIGN.md §3)."""
+
+import enum
+
+
+class Status(enum.StrEnum):
+    RECEIVED = "received"  # 待受理
+    ACCEPTED = "accepted"  # 已受理, 待交办
+    REJECTED = "rejected"  # 不予受理
+    MERGED = "merged"  # 重复件合并
+    ASSIGNED = "assigned"  # 已交办
+    PROCESSING = "processing"  # 办理中
+    FEEDBACK_PENDING_REVIEW = "feedback_pending_review"  # 待审核
+    RESPONDED = "responded"  # 已反馈
+    REOPENED = "reopened"  # 重办
+    CLOSED = "closed"  # 已办结
+
+
+class Action(enum.StrEnum):
+    ACCEPT = "accept"
+    REJECT = "reject"
+    MERGE = "merge"
+    TRANSFER = "transfer"
+    ASSIGN = "assign"
+    START = "start"
+    FEEDBACK = "feedback"
+    PUBLISH = "publish"
+    REOPEN = "reopen"
+    EXTEND = "extend"
+    NOTE = "note"
+    # Not staff actions: recorded by the system or the citizen.
+    SUBMIT = "submit"
+    RATE = "rate"
+    SUPPLEMENT = "supplement"
+    AUTO_CLOSE = "auto_close"
+
+
+STAFF_ACTIONS = [
+    a for a in Action if a not in {Action.SUBMIT, Action.RATE, Action.SUPPLEMENT, Action.AUTO_CLOSE}
+]
+
+# States in which the response clock still runs.
+OPEN_STATES = frozenset(
+    {
+        Status.RECEIVED,
+        Status.ACCEPTED,
+        Status.ASSIGNED,
+        Status.PROCESSING,
+        Status.FEEDBACK_PENDING_REVIEW,
+        Status.REOPENED,
+    }
+)
+
+
+class Rating(enum.StrEnum):
+    SATISFIED = "satisfied"
+    BASICALLY_SATISFIED = "basically_satisfied"
+    UNSATISFIED = "unsatisfied"
+
+
+def sql_in(enum_cls: type[enum.StrEnum]) -> str:
+    """`'a', 'b'` for a CHECK constraint listing an enum's values."""
+    return ", ".join(f"'{m.value}'" for m in enum_cls)

@@ -1,0 +1,302 @@
+"""The `supervise` command (DESIGN.md §6)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from supervise.app import create_app
+from supervise.extensions import db
+
+
+@click.group(
+    cls=FlaskGroup, create_app=lambda: create_app(), add_default_commands=False, add_version_option=False
+)
+def main() -> None:
+    """码上监督 — mass-supervision feedback loop."""
+
+
+# -- database ------------------------------------------------------------------------------------
+
+
+@main.command()
+@with_appcontext
+def init() -> None:
+    """Create or upgrade the database (Alembic) and seed the holiday calendar."""
+    from flask_migrate import upgrade
+
+    from supervise.deadlines.calendar import seed_from_chinesecalendar
+
+    upgrade(directory=current_app.extensions["migrate"].directory)
+    years = seed_from_chinesecalendar(db.session)
+    db.session.commit()
+    click.echo(f"database at head; calendar years loaded: {', '.join(map(str, years)) or 'none new'}")
+
+
+@main.command()
+@with_appcontext
+def demo() -> None:
+    """Load demo orgs, points, categories, one account per role and a few cases; print logins."""
+    from supervise.demo import load_demo
+
+    if current_app.config["SUPERVISE_ENV"] == "production":
+        raise click.ClickException("refusing to load demo data in production")
+    summary = load_demo()
+    base = current_app.config["BASE_URL"]
+    click.echo(f"Demo password for every demo account: {summary['password']}")
+    for username, role, org in summary["users"]:
+        click.echo(f"  {username:<26} {role:<11} {org}")
+    click.echo("Points (QR targets):")
+    for name, token in summary["points"]:
+        click.echo(f"  {name:<24} {base}/s/{token}")
+    click.echo("API token for a demo account: supervise user token demo-intake")
+
+
+# -- processes -------------------------------------------------------------------------------------
+
+
+def _redis_for_command(app) -> subprocess.Popen | None:
+    """Start the embedded redis-server when REDIS_URL is unset and none answers yet."""
+    if not app.config["REDIS_EMBEDDED"]:
+        return None
+    from supervise.queueing import start_embedded_redis
+
+    return start_embedded_redis(Path(app.config["DATA_DIR"]))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--web-workers", default=2, show_default=True, type=int)
+def serve(host: str, port: int, web_workers: int) -> None:
+    """Web (gunicorn) + worker + cron (+ embedded Redis when REDIS_URL is unset). Ctrl-C stops all."""
+    app = create_app()
+    redis_proc = _redis_for_command(app)
+    env = {
+        **os.environ,
+        "SUPERVISE_DATA_DIR": app.config["DATA_DIR"],
+        "SUPERVISE_BASE_URL": os.environ.get("SUPERVISE_BASE_URL", f"http://{host}:{port}"),
+    }
+    me = [sys.executable, "-m", "supervise.cli"]
+    children = {
+        "web": subprocess.Popen(  # noqa: S603
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-b",
+                f"{host}:{port}",
+                "-w",
+                str(web_workers),
+                "--access-logfile",
+                "-",
+                "supervise.wsgi:app",
+            ],
+            env=env,
+        ),
+        "worker": subprocess.Popen([*me, "worker"], env=env),  # noqa: S603
+        "cron": subprocess.Popen([*me, "cron"], env=env),  # noqa: S603
+    }
+    if redis_proc:
+        children["redis"] = redis_proc
+    stopping = False
+
+    def stop(*_args) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    click.echo(
+        f"\n  码上监督 is running: http://{host}:{port}/   (Ctrl-C stops web, worker, cron"
+        f"{' and the embedded Redis' if redis_proc else ''})\n"
+    )
+    exit_code = 0
+    while not stopping:
+        time.sleep(0.5)
+        for name, proc in children.items():
+            if proc.poll() is not None:
+                click.echo(f"{name} exited with {proc.returncode}; stopping everything", err=True)
+                stopping, exit_code = True, 1
+                break
+    # Redis last: the worker finishes its job and reports before its broker goes away.
+    order = [n for n in ("web", "cron", "worker", "redis") if n in children]
+    for name in order:
+        proc = children[name]
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    sys.exit(exit_code)
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+@click.option("--queues", default="default,reports,sweeps", show_default=True)
+@with_appcontext
+def worker(burst: bool, queues: str) -> None:
+    """One RQ worker (with RQ's scheduler for retries with backoff)."""
+    from rq import Worker
+
+    from supervise.queueing import redis_connection
+    from workers.context import bind_app
+
+    app = current_app._get_current_object()
+    _redis_for_command(app)
+    bind_app(app)
+    Worker(queues.split(","), connection=redis_connection(app)).work(burst=burst, with_scheduler=not burst)
+
+
+@main.command()
+@with_appcontext
+def cron() -> None:
+    """The RQ cron scheduler (run exactly one: RQ's cron has no leader lock)."""
+    from rq.cron import CronScheduler
+
+    from supervise.queueing import redis_connection
+
+    app = current_app._get_current_object()
+    _redis_for_command(app)
+    scheduler = CronScheduler(connection=redis_connection(app))
+    scheduler.load_config_from_file("workers.cron")
+    scheduler.start()
+
+
+# -- users -------------------------------------------------------------------------------------------
+
+
+@main.group()
+def user() -> None:
+    """Staff accounts."""
+
+
+@user.command("create")
+@click.option("--username", required=True)
+@click.option("--org", "org_code", required=True, help="org code, e.g. demo-county")
+@click.option("--role", required=True, type=click.Choice(["intake", "handler", "supervisor", "admin"]))
+@click.option("--password", default=None, help="generated and printed when omitted")
+@with_appcontext
+def user_create(username: str, org_code: str, role: str, password: str | None) -> None:
+    """Create a staff account."""
+    from supervise.errors import InvalidInput
+    from supervise.orgs.services import get_org_by_code
+    from supervise.staff.services import create_user
+
+    org = get_org_by_code(db.session, org_code)
+    if org is None:
+        raise click.ClickException(f"no org with code {org_code!r}")
+    try:
+        _, generated = create_user(db.session, username=username, org=org, role=role, password=password)
+    except InvalidInput as exc:
+        raise click.ClickException(exc.message) from exc
+    db.session.commit()
+    click.echo(f"created {username} ({role} at {org_code})")
+    if password is None:
+        click.echo(f"password: {generated}")
+
+
+@user.command("token")
+@click.argument("username")
+@with_appcontext
+def user_token(username: str) -> None:
+    """Print a new bearer token for the JSON API."""
+    from sqlalchemy import select
+
+    from supervise.staff.models import User
+    from supervise.staff.services import issue_token
+
+    account = db.session.scalar(select(User).where(User.username == username))
+    if account is None or not account.active:
+        raise click.ClickException(f"no active user {username!r}")
+    token = issue_token(db.session, account)
+    db.session.commit()
+    click.echo(token)
+
+
+# -- calendar -------------------------------------------------------------------------------------------
+
+
+@main.group()
+def calendar() -> None:
+    """The working-day calendar."""
+
+
+@calendar.command("due")
+@click.option("--from", "start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="day of receipt")
+@click.option("--days", default=None, type=click.IntRange(1, 3650), help="working days [15]")
+@with_appcontext
+def calendar_due(start, days: int | None) -> None:
+    """Print the due date (YYYY-MM-DD); '(provisional)' follows on stderr when a year lacks official data."""
+    from supervise.cases.services import due_date_for
+
+    due, provisional = due_date_for(start.date(), days)
+    click.echo(due.isoformat())
+    if provisional:
+        click.echo("provisional: a year in range has no official holiday schedule yet", err=True)
+
+
+@calendar.command("show")
+@click.argument("year", type=int)
+@with_appcontext
+def calendar_show(year: int) -> None:
+    """List a year's holidays and swapped workdays."""
+    from sqlalchemy import select
+
+    from supervise.deadlines.models import CalendarDay, CalendarYear
+
+    loaded = db.session.get(CalendarYear, year)
+    click.echo(
+        f"{year}: " + (f"official ({loaded.source})" if loaded else "no official data; rule-based fallback")
+    )
+    rows = db.session.scalars(
+        select(CalendarDay)
+        .where(CalendarDay.day.between(date(year, 1, 1), date(year, 12, 31)))
+        .order_by(CalendarDay.day)
+    )
+    for row in rows:
+        click.echo(f"{row.day.isoformat()}  {row.kind:<8} {row.name}")
+
+
+@calendar.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_appcontext
+def calendar_import(file: Path) -> None:
+    """Load a year from a CSV of date,kind[,name] (kind: holiday|workday); replaces that year."""
+    from supervise.deadlines.calendar import load_year
+
+    days: dict[date, tuple[str, str]] = {}
+    with file.open(newline="", encoding="utf-8-sig") as fh:
+        for lineno, row in enumerate(csv.reader(fh), 1):
+            if not row or row[0].strip().lower() in ("date", "") or row[0].startswith("#"):
+                continue
+            try:
+                day = date.fromisoformat(row[0].strip())
+            except ValueError as exc:
+                raise click.ClickException(f"line {lineno}: not a date: {row[0]!r}") from exc
+            kind = row[1].strip().lower() if len(row) > 1 else ""
+            if kind not in ("holiday", "workday"):
+                raise click.ClickException(f"line {lineno}: kind must be holiday or workday, not {kind!r}")
+            days[day] = (kind, row[2].strip() if len(row) > 2 else "")
+    years = {d.year for d in days}
+    if len(years) != 1:
+        raise click.ClickException(f"the file must hold exactly one year, found {sorted(years) or 'none'}")
+    (year,) = years
+    load_year(db.session, year, days, source="import")
+    db.session.commit()
+    click.echo(f"{year}: {len(days)} dates loaded")
+
+
+if __name__ == "__main__":
+    main()

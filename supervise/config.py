@@ -1,0 +1,104 @@
+"""Settings from the environment (DESIGN.md §6).
+
+Nothing here runs at import time: `load_config()` reads the environment when the app is built, so
+tests and commands can pass their own values.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+
+DISPLAY_TZ = "Asia/Shanghai"
+
+
+def _secret_from_file(path: Path, make: callable) -> str:
+    """Read a generated development secret, creating it (mode 0600) on first use."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
+
+
+def data_dir(env: dict[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    return Path(env.get("SUPERVISE_DATA_DIR", "instance")).resolve()
+
+
+def embedded_redis_url(directory: Path) -> str:
+    return f"unix://{directory / 'redis.sock'}?db=0"
+
+
+def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    env = os.environ
+    directory = data_dir()
+    mode = env.get("SUPERVISE_ENV", "development")
+    production = mode == "production"
+
+    def secret(name: str, filename: str, make: callable) -> str | None:
+        if env.get(name):
+            return env[name]
+        if production:
+            return None  # refused in validate_config
+        return _secret_from_file(directory / filename, make)
+
+    config: dict[str, Any] = {
+        "SUPERVISE_ENV": mode,
+        "DATA_DIR": str(directory),
+        "SECRET_KEY": secret("SECRET_KEY", "secret_key", lambda: secrets.token_hex(32)),
+        "ENCRYPTION_KEY": secret(
+            "SUPERVISE_ENCRYPTION_KEY", "encryption_key", lambda: Fernet.generate_key().decode()
+        ),
+        "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL") or f"sqlite:///{directory / 'supervise.db'}",
+        "REDIS_URL": env.get("REDIS_URL") or embedded_redis_url(directory),
+        "REDIS_EMBEDDED": not env.get("REDIS_URL"),
+        "BASE_URL": env.get("SUPERVISE_BASE_URL", "http://127.0.0.1:8000"),
+        # Deadline rules (DESIGN.md §4); admin-editable settings replace these later.
+        "RESPONSE_DAYS": 15,
+        "STAGE_DAYS": 5,
+        "DUE_SOON_DAYS": 3,
+        "AUTO_CLOSE_DAYS": 10,
+        "PAGE_SIZE": 50,
+        "PASSWORD_HASH_METHOD": "scrypt",
+        # JSON API / OpenAPI (flask-smorest)
+        "API_TITLE": "supervise",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "JSON_AS_ASCII": False,
+        "MAX_CONTENT_LENGTH": 70 * 1024 * 1024,
+    }
+    if overrides:
+        config.update(overrides)
+    validate_config(config)
+    return config
+
+
+class ConfigError(RuntimeError):
+    pass
+
+
+def validate_config(config: dict[str, Any]) -> None:
+    """Refuse to start production with a missing secret: one clear line per missing item."""
+    if config["SUPERVISE_ENV"] != "production":
+        return
+    missing = []
+    if not config.get("SECRET_KEY"):
+        missing.append("SECRET_KEY is required in production")
+    if not config.get("ENCRYPTION_KEY"):
+        missing.append("SUPERVISE_ENCRYPTION_KEY is required in production")
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        missing.append("DATABASE_URL must point at PostgreSQL in production")
+    if config.get("REDIS_EMBEDDED"):
+        missing.append("REDIS_URL is required in production")
+    if missing:
+        raise ConfigError("\n".join(missing))

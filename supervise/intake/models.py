@@ -1,0 +1,31 @@
+"""Supervision points (监督点 / 码): places with a printed QR code."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from supervise.dbtypes import UTCDateTime, utcnow
+from supervise.extensions import db
+from supervise.orgs.models import Org
+
+
+def new_point_token() -> str:
+    # 128 random bits: a printed code must not let anyone enumerate the others.
+    return secrets.token_urlsafe(16)
+
+
+class Point(db.Model):
+    __tablename__ = "points"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True, default=new_point_token)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    org: Mapped[Org] = relationship()

@@ -1,0 +1,54 @@
+"""Delivery channels. In-app writes notification rows for staff; email and SMS arrive later."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from supervise.notify.models import Notification, OutboxMessage
+from supervise.staff.models import User
+
+log = logging.getLogger(__name__)
+
+TITLES = {
+    "case_received": "新诉求件 {tracking_no} 待受理",
+    "case_assigned": "诉求件 {tracking_no} 已交办给你",
+    "case_reopened": "诉求件 {tracking_no} 需重办",
+}
+
+
+class InAppChannel:
+    """Notifications listed for each staff user (and a log line an operator can follow)."""
+
+    def recipients(self, session: Session, message: OutboxMessage) -> list[int]:
+        payload = message.payload
+        if "user_ids" in payload:
+            return list(payload["user_ids"])
+        stmt = select(User.id).where(User.org_id == payload["org_id"], User.active.is_(True))
+        if payload.get("role"):
+            stmt = stmt.where(User.role == payload["role"])
+        return list(session.scalars(stmt))
+
+    def send(self, session: Session, message: OutboxMessage) -> None:
+        tracking_no = message.case.tracking_no if message.case else ""
+        title = TITLES.get(message.kind, message.kind).format(tracking_no=tracking_no)
+        users = self.recipients(session, message)
+        for user_id in users:
+            session.add(
+                Notification(
+                    user_id=user_id,
+                    case_id=message.case_id,
+                    outbox_id=message.id,
+                    kind=message.kind,
+                    title=title,
+                )
+            )
+        session.flush()
+        # Ids and the tracking number only: no reporter identity in logs.
+        log.info("in-app notification %r to users %s", title, users)
+
+
+def default_channels() -> dict[str, object]:
+    return {"inapp": InAppChannel()}

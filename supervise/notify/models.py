@@ -1,0 +1,56 @@
+"""The outbox (side effects written with the business change) and in-app notifications."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from supervise.dbtypes import UTCDateTime, utcnow
+from supervise.extensions import db
+
+
+class OutboxMessage(db.Model):
+    """A side effect to deliver: written in the transaction that caused it, delivered by a job.
+
+    Redis being down only delays delivery: the drain finds rows still pending and enqueues them
+    again. `dedupe_key` makes "notify once" a database guarantee, not a hope.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'delivered', 'dead')", name="status_valid"),
+        Index("ix_outbox_pending", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))  # case_received, …
+    channel: Mapped[str] = mapped_column(String(16))  # inapp | email | sms
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # ids only, never identity
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    case = relationship("Case")
+
+
+class Notification(db.Model):
+    """An in-app notification for one staff user."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (UniqueConstraint("outbox_id", "user_id", name="uq_notifications_outbox_user"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+    kind: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,5 @@
+"""gunicorn entry point: `gunicorn supervise.wsgi:app`."""
+
+from supervise.app import create_app
+
+app = create_app()

@@ -1,0 +1,164 @@
+"""Test set-up on real services.
+
+With nothing set: a SQLite file and an embedded redis-server on a unix socket, both in a temp dir.
+With DATABASE_URL / REDIS_URL set (CI's second run): that PostgreSQL and that Redis. The schema is
+built once per run by the real migrations; each test then starts from empty tables and an empty
+Redis db.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import text
+
+from supervise.app import create_app
+from supervise.extensions import db
+
+KEEP_TABLES = {"calendar_days", "calendar_years", "alembic_version"}
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory):
+    """Database URL and Redis URL for the whole run (starting the embedded Redis if needed)."""
+    data_dir = tmp_path_factory.mktemp("data")
+    os.environ["SUPERVISE_DATA_DIR"] = str(data_dir)
+    redis_proc = None
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        from supervise.queueing import start_embedded_redis
+
+        redis_proc = start_embedded_redis(data_dir)
+        redis_url = f"unix://{data_dir / 'redis.sock'}?db=0"
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{data_dir / 'test.db'}"
+    yield {"database_url": database_url, "redis_url": redis_url, "data_dir": Path(data_dir)}
+    if redis_proc:
+        redis_proc.terminate()
+        redis_proc.wait(10)
+
+
+def app_config(services, **extra):
+    return {
+        "SQLALCHEMY_DATABASE_URI": services["database_url"],
+        "REDIS_URL": services["redis_url"],
+        "REDIS_EMBEDDED": False,
+        "SECRET_KEY": "test-secret",
+        "ENCRYPTION_KEY": TEST_FERNET_KEY,
+        "TESTING": True,
+        # Cheap hashing in tests only: scrypt costs ~0.1 s an account, and every test makes seven.
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        **extra,
+    }
+
+
+TEST_FERNET_KEY = Fernet.generate_key().decode()
+
+
+@pytest.fixture(scope="session")
+def _schema(services):
+    """Migrate an empty database to head once (this is also the migrations' first test)."""
+    from flask_migrate import upgrade
+
+    from supervise.deadlines.calendar import seed_from_chinesecalendar
+
+    app = create_app(app_config(services))
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            with db.engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+        upgrade(directory=app.extensions["migrate"].directory)
+        seed_from_chinesecalendar(db.session)
+        db.session.commit()
+        db.engine.dispose()
+    return True
+
+
+@pytest.fixture
+def app(services, _schema):
+    app = create_app(app_config(services))
+    from workers.context import bind_app
+
+    bind_app(app)
+    with app.app_context():
+        yield app
+        db.session.remove()
+        _empty_tables()
+        from supervise.queueing import redis_connection
+
+        redis_connection(app).flushdb()
+        db.engine.dispose()
+
+
+def _empty_tables() -> None:
+    tables = [t for t in reversed(db.metadata.sorted_tables) if t.name not in KEEP_TABLES]
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("TRUNCATE " + ", ".join(t.name for t in tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def client(app):
+    # Requests reuse the test's app context (and so its `g`): forget the previous request's user,
+    # as a fresh context in production would.
+    from flask import g
+
+    @app.before_request
+    def _fresh_user() -> None:
+        g.pop("_login_user", None)
+
+    return app.test_client()
+
+
+@pytest.fixture
+def demo(app):
+    """The demo county without sample cases."""
+    from supervise.demo import load_demo
+
+    return load_demo(sample_cases=False)
+
+
+@pytest.fixture
+def auth(demo):
+    """`auth("demo-intake")` → headers with a fresh bearer token for that account."""
+    from sqlalchemy import select
+
+    from supervise.staff.models import User
+    from supervise.staff.services import issue_token
+
+    cache: dict[str, dict[str, str]] = {}
+
+    def headers(username: str) -> dict[str, str]:
+        if username not in cache:
+            user = db.session.scalar(select(User).where(User.username == username))
+            token = issue_token(db.session, user)
+            db.session.commit()
+            cache[username] = {"Authorization": f"Bearer {token}"}
+        return cache[username]
+
+    return headers
+
+
+VALID_SUBMISSION = {
+    "category": "petty_corruption",
+    "subject": "某窗口工作人员",
+    "content": "办理业务时被要求先请吃饭才给盖章，已经第三次了。",
+}
+
+
+@pytest.fixture
+def submit(client, demo):
+    """`submit(**fields)` → the JSON answer of POST /api/v1/cases (asserting 201)."""
+
+    def _submit(**fields):
+        response = client.post("/api/v1/cases", json={**VALID_SUBMISSION, **fields})
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    return _submit

@@ -1,0 +1,1 @@
+"""RQ job functions and the cron schedule. Jobs are thin: open an app context, call a service."""

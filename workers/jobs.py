@@ -1,0 +1,22 @@
+"""RQ jobs. Arguments are ids only: they sit in Redis, and no personal data ever goes there."""
+
+from __future__ import annotations
+
+from supervise.extensions import db
+from supervise.notify import outbox
+from supervise.notify.channels import default_channels
+from workers.context import job
+
+
+@job
+def deliver_outbox_message(message_id: int) -> str:
+    """Deliver one outbox row; safe to run twice (the second run finds it delivered)."""
+    return outbox.deliver(db.session, message_id, default_channels())
+
+
+@job
+def drain_outbox() -> int:
+    """Re-enqueue pending rows whose job Redis no longer holds (Redis restarted, job lost)."""
+    from supervise.queueing import redis_connection, requeue_lost
+
+    return requeue_lost(outbox.stale_pending_ids(db.session), redis_connection())
