@@ -117,10 +117,8 @@ def serve(host: str, port: int, web_workers: int) -> None:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    click.echo(
-        f"\n  码上监督 is running: http://{host}:{port}/   (Ctrl-C stops web, worker, cron"
-        f"{' and the embedded Redis' if redis_proc else ''})\n"
-    )
+    if _wait_for_web(f"http://{host}:{port}/healthz", children["web"]):
+        click.echo(_banner(app, f"http://{host}:{port}", bool(redis_proc)))
     exit_code = 0
     while not stopping:
         time.sleep(0.5)
@@ -140,6 +138,42 @@ def serve(host: str, port: int, web_workers: int) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
     sys.exit(exit_code)
+
+
+def _wait_for_web(url: str, web: subprocess.Popen, seconds: float = 30) -> bool:
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and web.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our own loopback URL
+                return response.status == 200
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def _banner(app, base: str, embedded_redis: bool) -> str:
+    from sqlalchemy import select
+
+    from supervise.staff.models import User
+
+    with app.app_context():
+        demo_users = db.session.scalars(select(User.username).where(User.username.like("demo-%"))).all()
+    lines = [
+        "",
+        "  码上监督 is running",
+        f"    home           {base}/",
+        f"    API document   {base}/api/v1/openapi.json",
+        f"    readiness      {base}/readyz",
+    ]
+    if demo_users:
+        from supervise.demo import DEMO_PASSWORD
+
+        lines.append(f"    demo accounts  {', '.join(sorted(demo_users)[:4])}, … (password {DEMO_PASSWORD})")
+        lines.append("    API token      .venv/bin/supervise user token demo-intake")
+    lines.append(f"  Ctrl-C stops web, worker, cron{' and the embedded Redis' if embedded_redis else ''}.")
+    return "\n".join([*lines, ""])
 
 
 @main.command()

@@ -52,7 +52,11 @@ def enqueue_outbox(ids: list[int]) -> None:
                 retry=DELIVERY_RETRY,
             )
     except Exception as exc:
-        log.warning("could not enqueue outbox rows %s (%s); the drain will retry", ids, exc)
+        if current_app.config.get("REDIS_EMBEDDED"):
+            # `supervise demo` before `supervise serve`: expected, not alarming.
+            log.info("embedded Redis not running; outbox rows %s wait for the drain", ids)
+        else:
+            log.warning("could not enqueue outbox rows %s (%s); the drain will retry", ids, exc)
 
 
 ALIVE = {"queued", "started", "scheduled", "deferred"}

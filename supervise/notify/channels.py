@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from supervise.notify.models import Notification, OutboxMessage
+from supervise.orgs.models import Org
 from supervise.staff.models import User
 
 log = logging.getLogger(__name__)
@@ -23,13 +24,21 @@ class InAppChannel:
     """Notifications listed for each staff user (and a log line an operator can follow)."""
 
     def recipients(self, session: Session, message: OutboxMessage) -> list[int]:
+        """Named users, or the users with a role at an org. A village with no intake clerk of its
+        own is served by the nearest org above it that has one, so no case arrives unseen."""
         payload = message.payload
         if "user_ids" in payload:
             return list(payload["user_ids"])
-        stmt = select(User.id).where(User.org_id == payload["org_id"], User.active.is_(True))
-        if payload.get("role"):
-            stmt = stmt.where(User.role == payload["role"])
-        return list(session.scalars(stmt))
+        org = session.get(Org, payload["org_id"])
+        while org is not None:
+            stmt = select(User.id).where(User.org_id == org.id, User.active.is_(True))
+            if payload.get("role"):
+                stmt = stmt.where(User.role == payload["role"])
+            found = list(session.scalars(stmt.order_by(User.id)))
+            if found:
+                return found
+            org = org.parent
+        return []
 
     def send(self, session: Session, message: OutboxMessage) -> None:
         tracking_no = message.case.tracking_no if message.case else ""

@@ -134,7 +134,7 @@ def deliver(session: Session, message_id: int, channels: dict[str, Any]) -> str:
     return "delivered"
 
 
-def stale_pending_ids(session: Session, older_than: timedelta = timedelta(seconds=30)) -> list[int]:
+def stale_pending_ids(session: Session, older_than: timedelta = timedelta(seconds=10)) -> list[int]:
     """Pending rows old enough that their commit-time enqueue should have run by now."""
     cutoff = utcnow() - older_than
     stmt = (
