@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask, render_template
 
 from supervise.config import load_config
-from supervise.extensions import api, db, login_manager, migrate
+from supervise.extensions import api, babel, csrf, db, limiter, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -28,21 +28,37 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    app.config.setdefault("RATELIMIT_STORAGE_URI", _limiter_storage(app.config["REDIS_URL"]))
+
+    from supervise import i18n, security
+
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     login_manager.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale)
+    security.install(app)
     _configure_engine(app)
 
     from supervise.api import ops, public, staff
     from supervise.api.base import register_error_handlers
     from supervise.cases.schemas import SubmitSchema
+    from supervise.intake import files, views
 
     api.init_app(app)
     api.spec.components.schema("Submit", schema=SubmitSchema)
     api.register_blueprint(public.blp)
     api.register_blueprint(staff.blp)
-    app.register_blueprint(ops.bp)
+    for blueprint in (ops.bp, views.bp, files.bp, i18n.bp):
+        app.register_blueprint(blueprint)
+    # CSRF protects session-authenticated forms (the staff UI). The API authenticates by Bearer
+    # token, and citizens have no session to abuse: their forms are guarded by rate limits and
+    # the idempotency token instead, so a WeChat browser that drops cookies can still submit.
+    for blueprint in (public.blp, staff.blp, views.bp):
+        csrf.exempt(blueprint)
     register_error_handlers(app)
+    _template_helpers(app)
 
     from supervise.staff import auth  # noqa: F401  (registers the Bearer token loader)
 
@@ -51,6 +67,32 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         return render_template("index.html")
 
     return app
+
+
+def _template_helpers(app: Flask) -> None:
+    from flask_babel import get_locale
+
+    from supervise import i18n
+    from supervise.cases.labels import ACTION_LABELS, STATUS_LABELS
+    from supervise.deadlines.calendar import SHANGHAI, local_date
+
+    app.jinja_env.globals.update(
+        languages=i18n.LANGUAGES,
+        status_labels=STATUS_LABELS,
+        action_labels=ACTION_LABELS,
+        get_locale=get_locale,
+    )
+    app.jinja_env.filters["local_date"] = lambda moment: local_date(moment).isoformat()
+    app.jinja_env.filters["local_datetime"] = lambda moment: moment.astimezone(SHANGHAI).strftime(
+        "%Y-%m-%d %H:%M"
+    )
+
+
+def _limiter_storage(redis_url: str) -> str:
+    # limits spells a unix-socket Redis "redis+unix://".
+    return (
+        "redis+unix://" + redis_url.removeprefix("unix://") if redis_url.startswith("unix://") else redis_url
+    )
 
 
 def _configure_engine(app: Flask) -> None:

@@ -17,6 +17,7 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from supervise.app import create_app
 from supervise.extensions import db
+from supervise.intake.cli import qr_group
 
 
 @click.group(
@@ -331,6 +332,8 @@ def calendar_import(file: Path) -> None:
     db.session.commit()
     click.echo(f"{year}: {len(days)} dates loaded")
 
+
+main.add_command(qr_group)
 
 if __name__ == "__main__":
     main()

@@ -68,6 +68,15 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "AUTO_CLOSE_DAYS": 10,
         "PAGE_SIZE": 50,
         "PASSWORD_HASH_METHOD": "scrypt",
+        # Abuse limits (Flask-Limiter syntax); failures are wrong access codes / unknown numbers.
+        "SUBMIT_RATE_LIMIT": "20/hour;60/day",
+        "TRACK_RATE_LIMIT": "120/hour",
+        "TRACK_FAILURE_LIMIT": "10/hour",
+        "RATELIMIT_SWALLOW_ERRORS": True,  # Redis away must not turn a complaint into a 500
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "BABEL_DEFAULT_LOCALE": "zh",
+        "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).parent / "translations"),
+        "WTF_CSRF_TIME_LIMIT": None,  # a token lives as long as the session
         # JSON API / OpenAPI (flask-smorest)
         "API_TITLE": "supervise",
         "API_VERSION": "v1",

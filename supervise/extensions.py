@@ -1,8 +1,12 @@
 """Extensions, created unbound; `create_app` binds them."""
 
+from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
@@ -36,3 +40,7 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate(compare_type=True, render_as_batch=True, render_item=_render_item)
 login_manager = LoginManager()
 api = Api()
+csrf = CSRFProtect()
+babel = Babel()
+# Limits are declared on the views; storage is Redis (configured from REDIS_URL in create_app).
+limiter = Limiter(key_func=get_remote_address)

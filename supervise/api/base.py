@@ -13,18 +13,19 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from supervise.errors import DomainError
+from supervise.i18n import N_
 
 HTTP_MESSAGES = {
-    400: "请求格式不正确",
-    401: "需要登录",
-    403: "没有权限",
-    404: "找不到该内容",
-    405: "不支持该请求方法",
-    409: "操作冲突",
-    413: "提交的内容过大",
-    422: "提交的内容有误，请检查标出的字段",
-    429: "请求过于频繁，请稍后再试",
-    500: "服务器内部错误",
+    400: N_("请求格式不正确"),
+    401: N_("需要登录"),
+    403: N_("没有权限"),
+    404: N_("找不到该内容"),
+    405: N_("不支持该请求方法"),
+    409: N_("操作冲突"),
+    413: N_("提交的内容过大"),
+    422: N_("提交的内容有误，请检查标出的字段"),
+    429: N_("请求过于频繁，请稍后再试"),
+    500: N_("服务器内部错误"),
 }
 
 
@@ -72,6 +73,9 @@ class Api(flask_smorest.Api):
 def register_error_handlers(app) -> None:
     @app.errorhandler(DomainError)
     def _domain_error(exc: DomainError):
+        from supervise.extensions import db
+
+        db.session.rollback()  # whatever the failed service added must not ride on a later commit
         return error_response(exc.status, exc.code, exc.message, exc.details)
 
     @app.errorhandler(ValidationError)

@@ -19,6 +19,8 @@ from supervise.cases.schemas import (
     TrackSchema,
 )
 from supervise.deadlines.calendar import local_date
+from supervise.intake.limits import limit_lookups, limit_submissions
+from supervise.intake.uploads import read_photos
 
 blp = Blueprint("public", __name__, url_prefix="/api/v1", description="Citizen side (no account)")
 
@@ -55,11 +57,12 @@ class Submit(MethodView):
         }
     )
     @blp.response(201, SubmittedSchema)
+    @limit_submissions
     @blp.alt_response(422, description="field errors")
     def post(self):
         """Submit a case (JSON or multipart). The access code in the answer is shown once."""
         data = SubmitSchema().load(_submission_body())
-        case, code = services.submit_case(data)
+        case, code = services.submit_case(data, read_photos(request.files.getlist("photos")))
         return {
             "tracking_no": case.tracking_no,
             "access_code": code,
@@ -74,6 +77,7 @@ class Submit(MethodView):
 class Track(MethodView):
     @blp.arguments(TrackSchema)
     @blp.response(200, PublicCaseSchema)
+    @limit_lookups
     def post(self, args):
         """The citizen's view of their case: timeline, feedback, whether the deadline was met."""
         return services.public_view(services.find_for_citizen(args["tracking_no"], args["access_code"]))
@@ -83,6 +87,7 @@ class Track(MethodView):
 class Rate(MethodView):
     @blp.arguments(RatingSchema)
     @blp.response(200, PublicCaseSchema)
+    @limit_lookups
     def post(self, args):
         """Rate published feedback; "unsatisfied" reopens the case with a fresh deadline."""
         case = services.rate_case(
@@ -95,6 +100,7 @@ class Rate(MethodView):
 class Supplement(MethodView):
     @blp.arguments(SupplementSchema)
     @blp.response(200, PublicCaseSchema)
+    @limit_lookups
     def post(self, args):
         """Add information to an open case."""
         case = services.add_supplement(args["tracking_no"], args["access_code"], args["text"])

@@ -160,6 +160,7 @@ class Attachment(db.Model):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
     sha256: Mapped[str] = mapped_column(String(64), index=True)
+    thumb_sha256: Mapped[str | None] = mapped_column(String(64))  # made by a job after upload
     content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int]
     width: Mapped[int | None]
@@ -167,3 +168,4 @@ class Attachment(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     case: Mapped[Case] = relationship(back_populates="attachments")
+    event: Mapped[Event | None] = relationship()

@@ -7,15 +7,16 @@ from typing import ClassVar
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from supervise.cases.states import STAFF_ACTIONS, Rating
+from supervise.i18n import N_
 
-REQUIRED = {"required": "此项为必填项", "null": "此项不能为空"}
-PHONE = validate.Regexp(r"^1[3-9]\d{9}$", error="请填写 11 位手机号码")
+REQUIRED = {"required": N_("此项为必填项"), "null": N_("此项不能为空")}
+PHONE = validate.Regexp(r"^1[3-9]\d{9}$", error=N_("请填写 11 位手机号码"))
 
 
-def _text(min_len: int, max_len: int, label: str, **kwargs) -> fields.String:
+def _text(min_len: int, max_len: int, error: str, **kwargs) -> fields.String:
     return fields.String(
-        validate=validate.Length(min=min_len, max=max_len, error=f"{label}须为 {min_len}–{max_len} 个字"),
-        error_messages={**REQUIRED, "invalid": "请填写文字"},
+        validate=validate.Length(min=min_len, max=max_len, error=error),
+        error_messages={**REQUIRED, "invalid": N_("请填写文字")},
         **kwargs,
     )
 
@@ -29,7 +30,7 @@ class StrictSchema(Schema):
         messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
         for key, value in list(messages.items()):
             if value == ["Unknown field."]:
-                messages[key] = ["不支持的字段"]
+                messages[key] = [N_("不支持的字段")]
         raise ValidationError(messages, data=error.data, valid_data=error.valid_data)
 
 
@@ -38,13 +39,15 @@ class StrictSchema(Schema):
 
 class SubmitSchema(StrictSchema):
     category = fields.String(required=True, validate=validate.Length(max=64), error_messages=REQUIRED)
-    subject = _text(1, 200, "反映对象", required=True, metadata={"description": "被反映的人或单位"})
-    content = _text(10, 5000, "问题描述", required=True)
+    subject = _text(
+        1, 200, N_("反映对象须为 1–200 个字"), required=True, metadata={"description": "被反映的人或单位"}
+    )
+    content = _text(10, 5000, N_("问题描述须为 10–5000 个字"), required=True)
     point = fields.String(load_default=None, validate=validate.Length(max=64))
-    name = _text(1, 50, "姓名", load_default=None)
+    name = _text(1, 50, N_("姓名须为 1–50 个字"), load_default=None)
     phone = fields.String(load_default=None, validate=PHONE)
-    occurred_at = fields.Date(load_default=None, error_messages={"invalid": "日期格式应为 YYYY-MM-DD"})
-    location = _text(1, 200, "地点", load_default=None)
+    occurred_at = fields.Date(load_default=None, error_messages={"invalid": N_("日期格式应为 YYYY-MM-DD")})
+    location = _text(1, 200, N_("地点须为 1–200 个字"), load_default=None)
     about_org_head = fields.Boolean(
         load_default=False, metadata={"description": "反映的是承办单位主要负责人"}
     )
@@ -54,7 +57,7 @@ class SubmitSchema(StrictSchema):
     def _real_name_needs_both(self, data, **kwargs):
         if bool(data.get("name")) != bool(data.get("phone")):
             missing = "phone" if data.get("name") else "name"
-            raise ValidationError({missing: ["实名反映请同时填写姓名和手机号码"]})
+            raise ValidationError({missing: [N_("实名反映请同时填写姓名和手机号码")]})
 
 
 class SubmittedSchema(Schema):
@@ -78,14 +81,14 @@ class TrackSchema(StrictSchema):
 class RatingSchema(TrackSchema):
     rating = fields.String(
         required=True,
-        validate=validate.OneOf([r.value for r in Rating], error="请选择：满意、基本满意或不满意"),
+        validate=validate.OneOf([r.value for r in Rating], error=N_("请选择：满意、基本满意或不满意")),
         error_messages=REQUIRED,
     )
-    comment = _text(1, 1000, "评价意见", load_default=None)
+    comment = _text(1, 1000, N_("评价意见须为 1–1000 个字"), load_default=None)
 
 
 class SupplementSchema(TrackSchema):
-    text = _text(1, 5000, "补充内容", required=True)
+    text = _text(1, 5000, N_("补充内容须为 1–5000 个字"), required=True)
 
 
 class PublicEventSchema(Schema):
@@ -148,12 +151,12 @@ class ActionSchema(StrictSchema):
         required=True, validate=validate.OneOf([a.value for a in STAFF_ACTIONS]), error_messages=REQUIRED
     )
     version = fields.Integer(required=True, strict=True, error_messages=REQUIRED)
-    reason = _text(1, 2000, "理由", load_default=None)
+    reason = _text(1, 2000, N_("理由须为 1–2000 个字"), load_default=None)
     into = fields.String(load_default=None, validate=validate.Length(max=20))
     org = fields.String(load_default=None, validate=validate.Length(max=64))
-    note = _text(1, 2000, "备注", load_default=None)
+    note = _text(1, 2000, N_("备注须为 1–2000 个字"), load_default=None)
     user = fields.String(load_default=None, validate=validate.Length(max=64))
-    text = _text(1, 5000, "内容", load_default=None)
+    text = _text(1, 5000, N_("内容须为 1–5000 个字"), load_default=None)
     days = fields.Integer(load_default=None, strict=True)
 
     REQUIRES: ClassVar[dict[str, list[str]]] = {
@@ -190,7 +193,8 @@ class StaffEventSchema(Schema):
 
 
 class AttachmentSchema(Schema):
-    url = fields.String()
+    url = fields.String(metadata={"description": "signed link, valid 15 minutes"})
+    thumb_url = fields.String()
     content_type = fields.String()
     size = fields.Integer()
 

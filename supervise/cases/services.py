@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -22,21 +22,24 @@ from supervise.cases.identity import (
     mask_phone,
     new_access_code,
 )
-from supervise.cases.models import Case, Category, Event, TrackingCounter
+from supervise.cases.models import Attachment, Case, Category, Event, TrackingCounter
 from supervise.cases.states import OPEN_STATES, Action, Rating, Status
 from supervise.cases.workflow import Actor, Context
-from supervise.dbtypes import utcnow
+from supervise.dbtypes import dialect_insert, utcnow
 from supervise.deadlines.calendar import get_calendar, local_date
 from supervise.deadlines.clocks import Clocks, DeadlinePolicy
 from supervise.errors import InvalidInput, NotFound, StaleVersion
 from supervise.extensions import db
+from supervise.i18n import N_
+from supervise.intake.files import signed_url
 from supervise.intake.models import Point
+from supervise.intake.uploads import StoredImage, UploadStore, store_photos
 from supervise.notify.outbox import queue_message
 from supervise.orgs.models import Org
 from supervise.orgs.services import get_org_by_code, root_org
 from supervise.staff.models import Role, User
 
-NOT_FOUND_FOR_CITIZEN = "查询编号或查询码不正确"
+NOT_FOUND_FOR_CITIZEN = N_("查询编号或查询码不正确")
 
 
 def policy() -> DeadlinePolicy:
@@ -74,8 +77,9 @@ def _next_tracking_no(session: Session, year: int) -> str:
     )
     value = session.execute(bump).scalar()
     if value is None:
-        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        session.execute(dialect.insert(TrackingCounter).values(year=year, value=0).on_conflict_do_nothing())
+        session.execute(
+            dialect_insert(session, TrackingCounter).values(year=year, value=0).on_conflict_do_nothing()
+        )
         value = session.execute(bump).scalar_one()
     return f"MS{year}-{value:06d}"
 
@@ -107,10 +111,36 @@ def _reissue_access_code(case: Case, now: datetime) -> str:
     return code
 
 
-def submit_case(data: dict[str, Any], now: datetime | None = None) -> tuple[Case, str]:
+def upload_store() -> UploadStore:
+    return UploadStore(Path(current_app.config["DATA_DIR"]) / "uploads")
+
+
+def _attach(case: Case, event: Event, images: list[StoredImage]) -> None:
+    """Add rows for stored photos, and have a job make their thumbnails once committed."""
+    if not images:
+        return
+    for image in images:
+        db.session.add(
+            Attachment(
+                case=case,
+                event=event,
+                sha256=image.sha256,
+                content_type=image.content_type,
+                size=image.size,
+                width=image.width,
+                height=image.height,
+            )
+        )
+    # The job thumbnails every attachment of the case that lacks one: ids are not known before flush.
+    queue_message(db.session, kind="make_thumbnails", channel="thumbnail", case=case)
+
+
+def submit_case(
+    data: dict[str, Any], photos: list[bytes] = (), now: datetime | None = None
+) -> tuple[Case, str]:
     """Receive a citizen's submission; returns the committed case and its access code (shown once).
 
-    The case, its first event and the "case received" outbox row commit together before the
+    The case, its first event, its photos' rows and the outbox rows commit together before the
     citizen is told anything. A repeated idempotency key returns the first case, not a new one.
     """
     session = db.session
@@ -123,13 +153,15 @@ def submit_case(data: dict[str, Any], now: datetime | None = None) -> tuple[Case
         select(Category).where(Category.code == data["category"], Category.active.is_(True))
     )
     if category is None:
-        raise InvalidInput("未知的问题类别", {"category": ["未知的问题类别，请重新选择"]})
+        raise InvalidInput(N_("未知的问题类别"), {"category": [N_("未知的问题类别，请重新选择")]})
     point = None
     if data.get("point"):
         point = session.scalar(select(Point).where(Point.token == data["point"]))
         if point is None or not point.active:
-            raise InvalidInput("该监督点不存在或已停用", {"point": ["该监督点不存在或已停用"]})
+            raise InvalidInput(N_("该监督点不存在或已停用"), {"point": [N_("该监督点不存在或已停用")]})
 
+    # Photos are checked and stored before anything enters the session: a bad one leaves no trace.
+    images = store_photos(upload_store(), list(photos))
     ctx = make_context(now)
     org = _handling_org(session, point, data.get("about_org_head", False))
     tracking_no = _next_tracking_no(session, local_date(ctx.now).year)
@@ -160,17 +192,17 @@ def submit_case(data: dict[str, Any], now: datetime | None = None) -> tuple[Case
         stage_due_at=ctx.clocks.stage_due(ctx.now).at,
     )
     session.add(case)
-    session.add(
-        Event(
-            case=case,
-            at=ctx.now,
-            action=Action.SUBMIT.value,
-            actor_kind=workflow.CITIZEN,
-            to_status=Status.RECEIVED.value,
-            public=True,
-            note="诉求已提交",
-        )
+    received = Event(
+        case=case,
+        at=ctx.now,
+        action=Action.SUBMIT.value,
+        actor_kind=workflow.CITIZEN,
+        to_status=Status.RECEIVED.value,
+        public=True,
+        note="诉求已提交",
     )
+    session.add(received)
+    _attach(case, received, images)
     queue_message(
         session,
         kind="case_received",
@@ -184,7 +216,7 @@ def submit_case(data: dict[str, Any], now: datetime | None = None) -> tuple[Case
         # Two copies of one form raced past the idempotency lookup; the loser returns the winner.
         session.rollback()
         if key:
-            return submit_case(data, now)
+            return submit_case(data, photos, now)
         raise
     return case, code
 
@@ -238,9 +270,11 @@ def rate_case(tracking_no: str, access_code: str, rating: str, comment: str | No
     return case
 
 
-def add_supplement(tracking_no: str, access_code: str, text: str) -> Case:
+def add_supplement(tracking_no: str, access_code: str, text: str, photos: list[bytes] = ()) -> Case:
+    images = store_photos(upload_store(), list(photos))
     case = find_for_citizen(tracking_no, access_code)
-    workflow.supplement(make_context(), case, text=text)
+    event = workflow.supplement(make_context(), case, text=text)
+    _attach(case, event, images)
     commit()
     return case
 
@@ -367,7 +401,15 @@ def detail_view(case: Case, actor: Actor, now: datetime | None = None) -> dict[s
         "rating_comment": case.rating_comment,
         "merged_into": case.merged_into.tracking_no if case.merged_into else None,
         "reporter": reporter,
-        "attachments": [],
+        "attachments": [
+            {
+                "url": signed_url(a),
+                "thumb_url": signed_url(a, thumb=True),
+                "content_type": a.content_type,
+                "size": a.size,
+            }
+            for a in case.attachments
+        ],
         "events": [
             {
                 "at": e.at,

@@ -60,4 +60,7 @@ class InAppChannel:
 
 
 def default_channels() -> dict[str, object]:
-    return {"inapp": InAppChannel()}
+    from supervise.cases.services import upload_store
+    from supervise.intake.uploads import ThumbnailChannel
+
+    return {"inapp": InAppChannel(), "thumbnail": ThumbnailChannel(upload_store())}

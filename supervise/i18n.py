@@ -1,0 +1,42 @@
+"""Languages: Chinese first (zh-CN), English on request, remembered in a cookie.
+
+Templates are written in Chinese; the `en` catalog translates them. The choice is the citizen's
+(a link on every page), not the browser's Accept-Language: a county's forms speak Chinese.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, redirect, request
+
+
+def N_(message: str) -> str:
+    """Marks a message for extraction; it is translated where it is shown (`_()` in templates).
+
+    Validation and service messages are built at import time, before any request has a language.
+    """
+    return message
+
+
+LANGUAGES = {"zh": "中文", "en": "English"}
+COOKIE = "lang"
+
+bp = Blueprint("i18n", __name__)
+
+
+def select_locale() -> str:
+    choice = request.args.get("lang") or request.cookies.get(COOKIE)
+    return choice if choice in LANGUAGES else "zh"
+
+
+@bp.get("/lang/<code>")
+def switch(code: str):
+    target = request.args.get("next", "/")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/"):
+        target = "/"  # only our own pages: no open redirect
+    response = redirect(target)
+    if code in LANGUAGES:
+        response.set_cookie(COOKIE, code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+    return response
