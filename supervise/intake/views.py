@@ -38,6 +38,8 @@ def _form_page(point, values: dict[str, Any] | None = None, errors: dict | None 
             values=values,
             errors=errors or {},
             max_photos=MAX_PHOTOS,
+            # Browsers cannot refill a file input: say so when the citizen had chosen photos.
+            photos_dropped=any(f.filename for f in request.files.getlist("photos")),
         ),
         status,
     )

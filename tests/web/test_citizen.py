@@ -97,6 +97,7 @@ def test_errors_are_shown_beside_fields_and_input_is_kept(client, demo):
     assert 'id="content-error"' in html and "问题描述须为 10–5000 个字" in html
     assert 'id="phone-error"' in html and 'id="consent-error"' in html
     assert "城关镇便民服务中心窗口" in html and "太短了" in html and 'value="王五"' in html
+    assert "照片需要重新选择" not in html
     assert db.session.scalar(select(func.count(Case.id))) == 0
 
 
@@ -126,7 +127,9 @@ def test_gps_exif_is_stripped_before_storing(client, demo):
 def test_seven_photos_are_refused(client, demo):
     photos = [(f"p{i}.jpg", jpeg()) for i in range(7)]
     page = post_form(client, "/report", photos=photos)
-    assert page.status_code == 422 and "最多上传 6 张照片" in page.get_data(as_text=True)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 422 and "最多上传 6 张照片" in html
+    assert "照片需要重新选择" in html  # file inputs cannot be refilled: the citizen is told
 
 
 def test_an_oversize_photo_is_refused(client, demo):
