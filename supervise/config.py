@@ -77,6 +77,16 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "BABEL_DEFAULT_LOCALE": "zh",
         "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).parent / "translations"),
         "WTF_CSRF_TIME_LIMIT": None,  # a token lives as long as the session
+        # Staff sessions: server-side, with idle and absolute timeouts.
+        "STAFF_IDLE_MINUTES": 30,
+        "STAFF_SESSION_HOURS": 12,
+        "LOGIN_FAILURE_LIMIT_IP": "30/hour",
+        "LOGIN_FAILURE_LIMIT_USER": "5/15 minutes",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "SESSION_COOKIE_NAME": "supervise_session",
+        "REMEMBER_COOKIE_DURATION": 0,
         # JSON API / OpenAPI (flask-smorest)
         "API_TITLE": "supervise",
         "API_VERSION": "v1",

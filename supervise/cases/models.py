@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     event,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -61,6 +62,10 @@ class Case(db.Model):
         # The queue order: real-name first (priority 0), then earliest due, then id (keyset).
         Index("ix_cases_queue", "org_id", "status", "priority", "response_due_at", "id"),
         Index("ix_cases_assignee_queue", "assignee_id", "status", "priority", "response_due_at", "id"),
+        # PostgreSQL only; SQLite searches with LIKE (the migration creates it on PostgreSQL alone).
+        Index("ix_cases_search", text("to_tsvector('simple', search_text)"), postgresql_using="gin").ddl_if(
+            dialect="postgresql"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -102,6 +107,9 @@ class Case(db.Model):
     rating_comment: Mapped[str | None] = mapped_column(Text)
     rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reopen_count: Mapped[int] = mapped_column(default=0)
+    # Bigrams of subject and content ("ab bc cd …") for full-text search that needs no Chinese
+    # word segmenter: PostgreSQL indexes to_tsvector('simple', search_text) with GIN.
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
     # The form's idempotency token: a double tap or a retried POST finds the first case.
     submit_key: Mapped[str | None] = mapped_column(String(64), unique=True)
 

@@ -168,6 +168,7 @@ class ActionSchema(StrictSchema):
         "reopen": ["reason"],
         "extend": ["days", "reason"],
         "note": ["text"],
+        "message": ["text"],
     }
 
     @validates_schema

@@ -23,6 +23,7 @@ from supervise.cases.identity import (
     new_access_code,
 )
 from supervise.cases.models import Attachment, Case, Category, Event, TrackingCounter
+from supervise.cases.search import index_text
 from supervise.cases.states import OPEN_STATES, Action, Rating, Status
 from supervise.cases.workflow import Actor, Context
 from supervise.dbtypes import dialect_insert, utcnow
@@ -168,7 +169,7 @@ def submit_case(
     code = new_access_code()
     box = identity_box()
     due = ctx.clocks.response_due(ctx.now)
-    real_name = bool(data.get("name"))
+    real_name = bool(data.get("name"))  # the schema requires a phone number with a name
     case = Case(
         tracking_no=tracking_no,
         access_code_hash=hash_access_code(current_app.config["SECRET_KEY"], tracking_no, code),
@@ -182,6 +183,7 @@ def submit_case(
         location=data.get("location"),
         about_org_head=bool(data.get("about_org_head")),
         submit_key=key,
+        search_text=index_text(data["subject"], data["content"], data.get("location")),
         real_name=real_name,
         priority=0 if real_name else 1,
         reporter_name_enc=box.seal(data.get("name")),
@@ -335,6 +337,9 @@ ACTIONS: dict[str, Callable[[Context, Case, Actor, dict[str, Any]], Event]] = {
     ),
     "extend": lambda ctx, case, actor, a: workflow.extend(
         ctx, case, actor, version=a["version"], days=a["days"], reason=a["reason"]
+    ),
+    "message": lambda ctx, case, actor, a: workflow.message(
+        ctx, case, actor, version=a["version"], text=a["text"]
     ),
     "note": lambda ctx, case, actor, a: workflow.note(ctx, case, actor, version=a["version"], text=a["text"]),
 }

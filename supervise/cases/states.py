@@ -28,6 +28,7 @@ class Action(enum.StrEnum):
     REOPEN = "reopen"
     EXTEND = "extend"
     NOTE = "note"
+    MESSAGE = "message"  # a public question to the citizen (留言)
     # Not staff actions: recorded by the system or the citizen.
     SUBMIT = "submit"
     RATE = "rate"

@@ -70,6 +70,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t(Action.REOPEN, {S.RESPONDED, S.CLOSED}, S.REOPENED, {SUPERVISOR}, public=True),
     _t(Action.EXTEND, OPEN_STATES, None, {SUPERVISOR}, public=True),
     _t(Action.NOTE, ALL_STATES, None, {INTAKE, HANDLER, SUPERVISOR}),
+    _t(Action.MESSAGE, OPEN_STATES | {S.RESPONDED}, None, {INTAKE, HANDLER, SUPERVISOR}, public=True),
     _t(Action.RATE, {S.RESPONDED}, S.CLOSED, {CITIZEN}, public=True, variant="satisfied"),
     _t(Action.RATE, {S.RESPONDED}, S.REOPENED, {CITIZEN}, public=True, variant="unsatisfied"),
     _t(Action.SUPPLEMENT, OPEN_STATES | {S.RESPONDED}, None, {CITIZEN}, public=True),
@@ -173,6 +174,8 @@ def _apply(
     before = case.status
     if transition.target is not None:
         case.status = transition.target
+    if actor.kind == "staff":
+        case.priority = base_priority(case)  # staff have looked at it: it leaves the top
     case.updated_at = ctx.now  # a note changes no column, but must still bump the version
     event = Event(
         case=case,
@@ -188,6 +191,14 @@ def _apply(
     )
     ctx.session.add(event)
     return event
+
+
+# Queue order (ascending): a citizen's unanswered reply first, then real-name cases (实名优先).
+PRIORITY_CITIZEN_REPLIED, PRIORITY_REAL_NAME, PRIORITY_ANONYMOUS = -1, 0, 1
+
+
+def base_priority(case: Case) -> int:
+    return PRIORITY_REAL_NAME if case.real_name else PRIORITY_ANONYMOUS
 
 
 def _require_text(value: str | None, field_name: str, label: str) -> str:
@@ -355,6 +366,16 @@ def extend(ctx: Context, case: Case, actor: Actor, *, version: int, days: int, r
     return event
 
 
+def message(ctx: Context, case: Case, actor: Actor, *, version: int, text: str) -> Event:
+    """留言: ask the citizen a question or for more material; shown on their tracking page, and
+    sent by SMS when they left a number. Their answer comes back as a supplement."""
+    text = _require_text(text, "text", "留言内容")
+    event = _apply(ctx, case, actor, Action.MESSAGE, version, note=text)
+    if case.reporter_phone_enc:
+        queue_message(ctx.session, kind="citizen_message", channel="sms", case=case)
+    return event
+
+
 def note(ctx: Context, case: Case, actor: Actor, *, version: int, text: str) -> Event:
     """内部备注: internal, never shown to the citizen."""
     text = _require_text(text, "text", "备注内容")
@@ -396,7 +417,17 @@ def rate(ctx: Context, case: Case, *, rating: Rating, comment: str | None = None
 def supplement(ctx: Context, case: Case, *, text: str) -> Event:
     """补充材料 from the citizen."""
     text = _require_text(text, "text", "补充内容")
-    return _apply(ctx, case, Actor.citizen(), Action.SUPPLEMENT, None, note=text)
+    event = _apply(ctx, case, Actor.citizen(), Action.SUPPLEMENT, None, note=text)
+    case.priority = PRIORITY_CITIZEN_REPLIED  # back to the top of the handler's queue
+    if case.assignee_id:
+        queue_message(
+            ctx.session,
+            kind="citizen_replied",
+            channel="inapp",
+            case=case,
+            payload={"user_ids": [case.assignee_id]},
+        )
+    return event
 
 
 def auto_close(ctx: Context, case: Case) -> Event:

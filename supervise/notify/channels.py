@@ -17,6 +17,7 @@ TITLES = {
     "case_received": "新诉求件 {tracking_no} 待受理",
     "case_assigned": "诉求件 {tracking_no} 已交办给你",
     "case_reopened": "诉求件 {tracking_no} 需重办",
+    "citizen_replied": "诉求件 {tracking_no} 群众已回复",
 }
 
 
@@ -59,8 +60,39 @@ class InAppChannel:
         log.info("in-app notification %r to users %s", title, users)
 
 
+SMS_TEXTS = {
+    # No case content in an SMS: only that there is news, and where to look.
+    "citizen_message": "【码上监督】您反映的问题（{tracking_no}）有新的留言，请凭查询编号和查询码查看。",
+}
+
+
+class LoggingSmsGateway:
+    """The development SMS driver: logs a masked number instead of sending."""
+
+    def send(self, phone: str, text: str) -> None:
+        from supervise.cases.identity import mask_phone
+
+        log.info("SMS to %s: %s", mask_phone(phone), text)
+
+
+class SmsChannel:
+    """SMS to the citizen. The number is decrypted only here, at sending time: never in Redis."""
+
+    def __init__(self, gateway, identity_box):
+        self.gateway, self.box = gateway, identity_box
+
+    def send(self, session: Session, message: OutboxMessage) -> None:
+        phone = self.box.open(message.case.reporter_phone_enc)
+        if phone:
+            self.gateway.send(phone, SMS_TEXTS[message.kind].format(tracking_no=message.case.tracking_no))
+
+
 def default_channels() -> dict[str, object]:
-    from supervise.cases.services import upload_store
+    from supervise.cases.services import identity_box, upload_store
     from supervise.intake.uploads import ThumbnailChannel
 
-    return {"inapp": InAppChannel(), "thumbnail": ThumbnailChannel(upload_store())}
+    return {
+        "inapp": InAppChannel(),
+        "thumbnail": ThumbnailChannel(upload_store()),
+        "sms": SmsChannel(LoggingSmsGateway(), identity_box()),
+    }

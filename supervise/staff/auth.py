@@ -1,36 +1,144 @@
-"""Who is calling: Bearer tokens for the API (sessions for the staff UI come with its login)."""
+"""Who is calling: staff sessions (browser) and Bearer tokens (API).
+
+Sessions live on the server (`staff_sessions`): the cookie carries a random token, so logout, a
+password change or disabling an account ends them at once, and idle and absolute timeouts are
+enforced here rather than trusted to the browser.
+"""
 
 from __future__ import annotations
 
-from flask import Request
-from flask_login import current_user
+import secrets
+from datetime import timedelta
+from functools import wraps
+
+from flask import Request, abort, current_app, g, redirect, request, session, url_for
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy import select, update
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from supervise.cases.workflow import Actor
+from supervise.dbtypes import utcnow
 from supervise.errors import Unauthorized
-from supervise.extensions import db, login_manager
-from supervise.staff.models import User
+from supervise.extensions import csrf, db, login_manager
+from supervise.staff import audit
+from supervise.staff.models import StaffSession, User
 from supervise.staff.services import user_for_token
+
+# Checked when the username is unknown, so a wrong name costs what a wrong password costs.
+_DUMMY_HASH = generate_password_hash("not-a-password", "pbkdf2:sha256:1000")
+_TOUCH_EVERY = timedelta(seconds=60)
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id))
+def load_user_from_session(token: str) -> User | None:
+    row = db.session.scalar(select(StaffSession).where(StaffSession.token == token))
+    if row is None or row.revoked_at is not None:
+        return None
+    now = utcnow()
+    idle = timedelta(minutes=current_app.config["STAFF_IDLE_MINUTES"])
+    absolute = timedelta(hours=current_app.config["STAFF_SESSION_HOURS"])
+    if now - row.last_seen_at > idle or now - row.created_at > absolute or not row.user.active:
+        row.revoked_at = now
+        db.session.commit()
+        return None
+    if now - row.last_seen_at > _TOUCH_EVERY:
+        row.last_seen_at = now
+        db.session.commit()
+    user = row.user
+    user.session_token = token
+    g.auth_via = "session"
+    return user
 
 
 @login_manager.request_loader
-def load_user_from_bearer(request: Request) -> User | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
+def load_user_from_bearer(req: Request) -> User | None:
+    scheme, _, token = req.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         return None
     user = user_for_token(db.session, token.strip())
     if user is not None:
         db.session.commit()  # last_used_at
+        g.auth_via = "bearer"
     return user
 
 
+@login_manager.unauthorized_handler
+def _unauthorized():
+    if request.path.startswith("/api/"):
+        raise Unauthorized("需要登录或有效的 API 令牌", {"auth": ["Authorization: Bearer <token>"]})
+    return redirect(url_for("staff.login", next=request.path))
+
+
+def authenticate(username: str, password: str) -> User | None:
+    user = db.session.scalar(select(User).where(User.username == username))
+    ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
+    return user if ok and user is not None and user.active else None
+
+
+def sign_in(user: User) -> None:
+    """Start a new server-side session; the old cookie's session (if any) is revoked."""
+    old = session.get("_user_id")
+    if old:
+        _revoke(StaffSession.token == old)
+    session.clear()  # a fresh session id at login: nothing from before survives
+    token = secrets.token_urlsafe(32)
+    db.session.add(StaffSession(token=token, user=user, ip=request.remote_addr))
+    audit.record("login", user=user)
+    db.session.commit()
+    user.session_token = token
+    login_user(user)
+
+
+def sign_out() -> None:
+    if current_user.is_authenticated:
+        _revoke(StaffSession.token == session.get("_user_id"))
+        audit.record("logout", user=current_user)
+        db.session.commit()
+    logout_user()
+    session.clear()
+
+
+def end_sessions(user: User, keep_current: bool = False) -> None:
+    """End every session of `user` on the server (password change, account disabled)."""
+    condition = StaffSession.user_id == user.id
+    if keep_current and session.get("_user_id"):
+        condition = condition & (StaffSession.token != session["_user_id"])
+    _revoke(condition)
+
+
+def _revoke(condition) -> None:
+    db.session.execute(
+        update(StaffSession).where(condition, StaffSession.revoked_at.is_(None)).values(revoked_at=utcnow())
+    )
+
+
 def current_actor() -> Actor:
-    """The signed-in staff member as a workflow actor, or 401."""
+    """The signed-in staff member as a workflow actor, or 401.
+
+    A browser session calling the API with an unsafe method must carry the CSRF token (header
+    X-CSRFToken); Bearer-token calls are not exposed to CSRF.
+    """
     if not current_user.is_authenticated:
         raise Unauthorized("需要登录或有效的 API 令牌", {"auth": ["Authorization: Bearer <token>"]})
+    if g.get("auth_via") == "session" and request.method not in ("GET", "HEAD", "OPTIONS"):
+        csrf.protect()
     return Actor.staff(current_user)
+
+
+def staff_required(*roles: str):
+    """For staff pages: sign-in required; with `roles`, only those roles (others: 403, audited)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return redirect(url_for("staff.login", next=request.path))
+            if roles and current_user.role not in roles:
+                audit.record("access_denied", user=current_user, detail={"path": request.path})
+                db.session.commit()
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator

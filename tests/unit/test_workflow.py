@@ -46,6 +46,7 @@ def args_for(action: Action, version: int) -> dict:
         Action.REOPEN: {"reason": "答复不完整"},
         Action.EXTEND: {"days": 5, "reason": "需现场核查"},
         Action.NOTE: {"text": "已电话联系当事人"},
+        Action.MESSAGE: {"text": "请补充收据照片"},
     }.get(action, {})
     return {"action": action.value, "version": version, **extra}
 

@@ -122,7 +122,7 @@ def test_illegal_action_gets_409_listing_allowed_actions(client, auth, submit):
     assert response.status_code == 409
     error = response.get_json()["error"]
     assert error["code"] == "illegal_transition" and "received" in error["message"]
-    assert error["details"]["allowed_actions"] == ["transfer", "extend", "note"]
+    assert error["details"]["allowed_actions"] == ["transfer", "extend", "note", "message"]
 
 
 def test_out_of_scope_case_is_404_by_url_and_api(client, auth, submit):
