@@ -7,7 +7,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from supervise.cases import services
-from supervise.cases.queries import page_payload, queue_page
+from supervise.cases.queries import Filters, page_payload, queue_page
 from supervise.cases.schemas import ActionSchema, CaseDetailSchema, CasePageSchema, QueueArgsSchema
 from supervise.extensions import db
 from supervise.staff.auth import current_actor
@@ -24,7 +24,10 @@ class Queue(MethodView):
         actor = current_actor()
         ctx = services.make_context()
         limit = args.pop("limit") or current_app.config["PAGE_SIZE"]
-        rows, cursor = queue_page(db.session, actor, ctx.clocks, ctx.now, limit=limit, **args)
+        cursor = args.pop("cursor")
+        rows, cursor = queue_page(
+            db.session, actor, ctx.clocks, ctx.now, Filters(**args), cursor=cursor, limit=limit
+        )
         return page_payload(rows, cursor, lambda c: services.summary_view(c, ctx.clocks, ctx.now))
 
 

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, literal, select, tuple_
+from sqlalchemy import Select, func, literal, select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
-from supervise.cases.models import Case
+from supervise.cases.models import Case, Category
+from supervise.cases.search import matches
 from supervise.cases.states import OPEN_STATES, Status
 from supervise.cases.workflow import Actor
 from supervise.dbtypes import UTCDateTime
-from supervise.deadlines.calendar import end_of_day_utc, local_date
+from supervise.deadlines.calendar import SHANGHAI, end_of_day_utc, local_date
 from supervise.deadlines.clocks import Clocks
 from supervise.errors import InvalidInput
+from supervise.intake.models import Point
 from supervise.orgs.models import Org
 from supervise.staff.models import Role
 
 S = Status
+OPEN = [s.value for s in OPEN_STATES]
 STATUS_QUEUES: dict[str, set[Status]] = {
     "intake": {S.RECEIVED},  # 待受理
     "dispatch": {S.ACCEPTED},  # 待转办 / 待交办
@@ -28,15 +32,77 @@ STATUS_QUEUES: dict[str, set[Status]] = {
     "review": {S.FEEDBACK_PENDING_REVIEW},  # 待审核
     "done": {S.RESPONDED, S.CLOSED, S.REJECTED, S.MERGED},  # 已办结
 }
+QUEUES = ("intake", "dispatch", "in_progress", "review", "due_soon", "overdue", "escalated", "done", "mine")
+
+
+@dataclass
+class Filters:
+    """What a queue page or API call narrows by; every field optional."""
+
+    queue: str | None = None
+    org: str | None = None
+    status: str | None = None
+    category: str | None = None
+    point: str | None = None
+    real_name: bool = False
+    received_from: date | None = None
+    received_to: date | None = None
+    q: str | None = None
 
 
 def scoped(stmt: Select, actor: Actor) -> Select:
     """Every staff query goes through here: supervisors and admins see their subtree, others their org."""
     if actor.role in (Role.SUPERVISOR, Role.ADMIN):
-        return stmt.join(Org, Case.org_id == Org.id).where(
-            Org.path.startswith(actor.org_path, autoescape=True)
-        )
+        subtree = select(Org.id).where(Org.path.startswith(actor.org_path, autoescape=True))
+        return stmt.where(Case.org_id.in_(subtree))
     return stmt.where(Case.org_id == actor.org_id)
+
+
+def _queue_condition(stmt: Select, queue: str | None, actor: Actor, clocks: Clocks, now: datetime) -> Select:
+    if queue in STATUS_QUEUES:
+        return stmt.where(Case.status.in_([s.value for s in STATUS_QUEUES[queue]]))
+    if queue == "overdue":
+        return stmt.where(Case.status.in_(OPEN), Case.response_due_at < now)
+    if queue == "due_soon":
+        horizon = clocks.calendar.add_working_days(local_date(now), clocks.policy.due_soon_days).day
+        return stmt.where(
+            Case.status.in_(OPEN),
+            Case.response_due_at >= now,
+            Case.response_due_at <= end_of_day_utc(horizon),
+        )
+    if queue == "escalated":
+        return stmt.where(Case.status.in_(OPEN), Case.escalation_level > 0)
+    if queue == "mine":
+        return stmt.where(Case.assignee_id == actor.user_id, Case.status.in_(OPEN))
+    return stmt
+
+
+def _local_midnight(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), tzinfo=SHANGHAI)
+
+
+def filtered(session: Session, actor: Actor, clocks: Clocks, now: datetime, f: Filters) -> Select:
+    """The scoped, filtered selection of cases behind a queue (no order, no page)."""
+    stmt = _queue_condition(scoped(select(Case), actor), f.queue, actor, clocks, now)
+    if f.status:
+        if f.status not in {s.value for s in Status}:
+            raise InvalidInput("未知的状态", {"status": ["未知的状态"]})
+        stmt = stmt.where(Case.status == f.status)
+    if f.org:
+        stmt = stmt.where(Case.org_id.in_(select(Org.id).where(Org.code == f.org)))
+    if f.category:
+        stmt = stmt.where(Case.category_id.in_(select(Category.id).where(Category.code == f.category)))
+    if f.point:
+        stmt = stmt.where(Case.point_id.in_(select(Point.id).where(Point.token == f.point)))
+    if f.real_name:
+        stmt = stmt.where(Case.real_name.is_(True))
+    if f.received_from:
+        stmt = stmt.where(Case.received_at >= _local_midnight(f.received_from))
+    if f.received_to:
+        stmt = stmt.where(Case.received_at < _local_midnight(f.received_to + timedelta(days=1)))
+    if f.q and (condition := matches(session, Case.search_text, f.q)) is not None:
+        stmt = stmt.where(condition)
+    return stmt
 
 
 def encode_cursor(case: Case) -> str:
@@ -58,37 +124,13 @@ def queue_page(
     actor: Actor,
     clocks: Clocks,
     now: datetime,
+    filters: Filters,
     *,
-    queue: str | None = None,
-    org: str | None = None,
-    status: str | None = None,
     cursor: str | None = None,
     limit: int = 50,
 ) -> tuple[list[Case], str | None]:
-    """One page of a queue, real-name first then earliest due (DESIGN.md §3 实名优先)."""
-    stmt = scoped(select(Case), actor)
-    open_states = [s.value for s in OPEN_STATES]
-    if queue in STATUS_QUEUES:
-        stmt = stmt.where(Case.status.in_([s.value for s in STATUS_QUEUES[queue]]))
-    elif queue == "overdue":
-        stmt = stmt.where(Case.status.in_(open_states), Case.response_due_at < now)
-    elif queue == "due_soon":
-        horizon = clocks.calendar.add_working_days(local_date(now), clocks.policy.due_soon_days).day
-        stmt = stmt.where(
-            Case.status.in_(open_states),
-            Case.response_due_at >= now,
-            Case.response_due_at <= end_of_day_utc(horizon),
-        )
-    elif queue == "escalated":
-        stmt = stmt.where(Case.status.in_(open_states), Case.escalation_level > 0)
-    elif queue == "mine":
-        stmt = stmt.where(Case.assignee_id == actor.user_id, Case.status.in_(open_states))
-    if status:
-        if status not in {s.value for s in Status}:
-            raise InvalidInput("未知的状态", {"status": ["未知的状态"]})
-        stmt = stmt.where(Case.status == status)
-    if org:
-        stmt = stmt.where(Case.org_id.in_(select(Org.id).where(Org.code == org)))
+    """One page of a queue: a citizen's new reply first, then real-name (实名优先), then earliest due."""
+    stmt = filtered(session, actor, clocks, now, filters)
     if cursor:
         priority, due, case_id = decode_cursor(cursor)
         stmt = stmt.where(
@@ -109,6 +151,15 @@ def queue_page(
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (encode_cursor(rows[-1]) if more and rows else None)
+
+
+def queue_counts(session: Session, actor: Actor, clocks: Clocks, now: datetime) -> dict[str, int]:
+    """How many cases each tab holds for this actor (the live counts on the tabs)."""
+    counts = {}
+    for queue in QUEUES:
+        stmt = _queue_condition(scoped(select(func.count(Case.id)), actor), queue, actor, clocks, now)
+        counts[queue] = session.scalar(stmt) or 0
+    return counts
 
 
 def page_payload(rows: list[Case], next_cursor: str | None, summarise) -> dict[str, Any]:

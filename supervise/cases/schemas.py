@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from supervise.cases.queries import QUEUES
 from supervise.cases.states import STAFF_ACTIONS, Rating
 from supervise.i18n import N_
 
@@ -124,24 +125,15 @@ class CategorySchema(Schema):
 
 
 class QueueArgsSchema(StrictSchema):
-    queue = fields.String(
-        load_default=None,
-        validate=validate.OneOf(
-            [
-                "intake",
-                "dispatch",
-                "in_progress",
-                "review",
-                "due_soon",
-                "overdue",
-                "escalated",
-                "done",
-                "mine",
-            ]
-        ),
-    )
+    queue = fields.String(load_default=None, validate=validate.OneOf(QUEUES))
     org = fields.String(load_default=None)
     status = fields.String(load_default=None)
+    category = fields.String(load_default=None)
+    point = fields.String(load_default=None)
+    real_name = fields.Boolean(load_default=False)
+    received_from = fields.Date(load_default=None)
+    received_to = fields.Date(load_default=None)
+    q = fields.String(load_default=None, validate=validate.Length(max=100))
     cursor = fields.String(load_default=None)
     limit = fields.Integer(load_default=None, validate=validate.Range(min=1, max=200))
 

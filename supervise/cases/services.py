@@ -38,6 +38,7 @@ from supervise.intake.uploads import StoredImage, UploadStore, store_photos
 from supervise.notify.outbox import queue_message
 from supervise.orgs.models import Org
 from supervise.orgs.services import get_org_by_code, root_org
+from supervise.staff import audit
 from supervise.staff.models import Role, User
 
 NOT_FOUND_FOR_CITIZEN = N_("查询编号或查询码不正确")
@@ -349,6 +350,12 @@ def perform_action(tracking_no: str, actor: Actor, args: dict[str, Any], now: da
     """Run one staff action on a case and commit it (409 if someone else changed the case first)."""
     case = case_for_actor(tracking_no, actor)
     ACTIONS[args["action"]](make_context(now), case, actor, args)
+    audit.record(
+        "case_action",
+        user=db.session.get(User, actor.user_id),
+        case_id=case.id,
+        detail={"action": args["action"]},
+    )
     commit()
     return case
 
@@ -368,9 +375,11 @@ def summary_view(case: Case, clocks: Clocks, now: datetime) -> dict[str, Any]:
         "status": case.status,
         "version": case.version,
         "category": case.category.code,
+        "category_name": case.category.name,
         "subject": case.subject,
         "point": case.point.name if case.point else None,
         "org": case.org.code,
+        "org_name": case.org.name,
         "assignee": case.assignee.username if case.assignee else None,
         "real_name": case.real_name,
         "received_at": case.received_at,

@@ -1,0 +1,38 @@
+"""Revealing a reporter's identity: only to the roles §2 allows, with a stated reason, always audited."""
+
+from __future__ import annotations
+
+from supervise.cases.models import Case
+from supervise.cases.services import identity_box
+from supervise.cases.workflow import Actor
+from supervise.errors import Forbidden, InvalidInput
+from supervise.extensions import db
+from supervise.staff import audit
+from supervise.staff.models import Role, User
+
+
+def may_reveal(actor: Actor, case: Case) -> bool:
+    """Intake of the handling org, and supervisors whose subtree holds it (the handling chain)."""
+    if actor.role == Role.INTAKE:
+        return case.org_id == actor.org_id
+    return actor.role == Role.SUPERVISOR and actor.sees(case.org)
+
+
+def reveal_identity(actor: Actor, case: Case, reason: str) -> dict[str, str | None]:
+    """Decrypt the reporter's name and phone for this actor, writing one audit row. Commits."""
+    if not case.real_name:
+        raise InvalidInput("该件为匿名反映", {"case": ["该件为匿名反映"]})
+    if not may_reveal(actor, case):
+        raise Forbidden("你的角色不能查看反映人身份")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("请填写查看理由", {"reason": ["请填写查看理由"]})
+    box = identity_box()
+    audit.record(
+        "identity_view",
+        user=db.session.get(User, actor.user_id),
+        case_id=case.id,
+        detail={"reason": reason[:500]},
+    )
+    db.session.commit()
+    return {"name": box.open(case.reporter_name_enc), "phone": box.open(case.reporter_phone_enc)}
