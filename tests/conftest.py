@@ -83,6 +83,15 @@ def app(services, _schema):
     from workers.context import bind_app
 
     bind_app(app)
+    # Requests reuse the test's app context (and so its `g`): forget what the previous request
+    # cached there (its user, its CSRF token), as a fresh context in production would.
+    from flask import g
+
+    @app.before_request
+    def _fresh_request_globals() -> None:
+        for name in ("_login_user", "csrf_token", "auth_via"):
+            g.pop(name, None)
+
     with app.app_context():
         yield app
         db.session.remove()
@@ -105,14 +114,6 @@ def _empty_tables() -> None:
 
 @pytest.fixture
 def client(app):
-    # Requests reuse the test's app context (and so its `g`): forget the previous request's user,
-    # as a fresh context in production would.
-    from flask import g
-
-    @app.before_request
-    def _fresh_user() -> None:
-        g.pop("_login_user", None)
-
     return app.test_client()
 
 

@@ -252,6 +252,9 @@ def case(ref: str):
 @staff_required()
 def act(ref: str):
     form = {k: v for k, v in request.form.items() if k != "csrf_token" and v.strip() != ""}
+    for number in ("version", "days"):  # HTML forms send text; the API schema wants integers
+        if form.get(number, "").isdigit():
+            form[number] = int(form[number])
     template_id = form.pop("template", None)
     if form.get("action") == "feedback" and not form.get("text") and template_id:
         template = db.session.get(ReplyTemplate, int(template_id))
