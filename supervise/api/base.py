@@ -12,7 +12,7 @@ from flask import Response, jsonify, render_template, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from supervise.errors import DomainError
+from supervise.errors import DomainError, Forbidden
 from supervise.i18n import N_
 
 HTTP_MESSAGES = {
@@ -70,12 +70,27 @@ class Api(flask_smorest.Api):
         return error_response(error.code or 500, code, message, details, data.get("headers"))
 
 
+def _audit_refusal(exc: DomainError) -> None:
+    from flask_login import current_user
+
+    from supervise.extensions import db
+    from supervise.staff import audit
+
+    if current_user.is_authenticated:
+        audit.record(
+            "access_denied", user=current_user, detail={"path": request.path, "message": exc.message}
+        )
+        db.session.commit()
+
+
 def register_error_handlers(app) -> None:
     @app.errorhandler(DomainError)
     def _domain_error(exc: DomainError):
         from supervise.extensions import db
 
         db.session.rollback()  # whatever the failed service added must not ride on a later commit
+        if isinstance(exc, Forbidden):
+            _audit_refusal(exc)
         return error_response(exc.status, exc.code, exc.message, exc.details)
 
     @app.errorhandler(ValidationError)

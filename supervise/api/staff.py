@@ -8,9 +8,17 @@ from flask_smorest import Blueprint
 
 from supervise.cases import services
 from supervise.cases.queries import Filters, page_payload, queue_page
-from supervise.cases.schemas import ActionSchema, CaseDetailSchema, CasePageSchema, QueueArgsSchema
+from supervise.cases.schemas import (
+    ActionSchema,
+    CaseDetailSchema,
+    CasePageSchema,
+    IdentitySchema,
+    QueueArgsSchema,
+    RevealSchema,
+)
 from supervise.extensions import db
 from supervise.staff.auth import current_actor
+from supervise.staff.identity import reveal_identity
 
 blp = Blueprint("staff_api", __name__, url_prefix="/api/v1", description="Staff work (Bearer token)")
 
@@ -50,3 +58,14 @@ class CaseAction(MethodView):
         actor = current_actor()
         case = services.perform_action(ref, actor, args)
         return services.detail_view(case, actor)
+
+
+@blp.route("/cases/<ref>/identity")
+class CaseIdentity(MethodView):
+    @blp.arguments(RevealSchema)
+    @blp.response(200, IdentitySchema)
+    def post(self, args, ref: str):
+        """Reveal the reporter's identity (intake and supervisors of the handling chain), with a
+        reason that goes into the audit log with the viewing."""
+        actor = current_actor()
+        return reveal_identity(actor, services.case_for_actor(ref, actor), args["reason"])

@@ -237,3 +237,12 @@ class CaseDetailSchema(CaseSummarySchema):
 class CasePageSchema(Schema):
     items = fields.List(fields.Nested(CaseSummarySchema))
     next_cursor = fields.String(allow_none=True)
+
+
+class RevealSchema(StrictSchema):
+    reason = _text(1, 500, N_("查看理由须为 1–500 个字"), required=True)
+
+
+class IdentitySchema(Schema):
+    name = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)

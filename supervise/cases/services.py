@@ -286,8 +286,21 @@ def add_supplement(tracking_no: str, access_code: str, text: str, photos: list[b
 
 
 def case_for_actor(tracking_no: str, actor: Actor) -> Case:
-    """A case by its tracking number if the actor's scope covers it; otherwise 404, as if absent."""
+    """A case by its tracking number if the actor's scope covers it; otherwise 404, as if absent.
+
+    Asking for an existing case outside one's scope is recorded (an IDOR attempt or a mistake,
+    either way worth seeing in the audit log), but answered exactly like a missing case.
+    """
     case = workflow.find_case(db.session, tracking_no.strip().upper())
+    if case is not None and not actor.sees(case.org):
+        db.session.rollback()
+        audit.record(
+            "access_denied",
+            user=db.session.get(User, actor.user_id),
+            case_id=case.id,
+            detail={"reason": "out_of_scope"},
+        )
+        db.session.commit()
     if case is None or not actor.sees(case.org):
         raise NotFound("找不到该诉求件")
     return case

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from marshmallow import ValidationError
 from sqlalchemy import func, select
@@ -51,7 +60,8 @@ ROLE_LABELS = {"intake": "受理员", "handler": "承办人", "supervisor": "督
 
 @bp.app_context_processor
 def _staff_header():
-    if not current_user.is_authenticated:
+    # Templates also render outside requests (posters in a zip): no user there.
+    if not has_request_context() or not current_user or not current_user.is_authenticated:
         return {"role_labels": ROLE_LABELS}
     unread = db.session.scalar(
         select(func.count(Notification.id)).where(

@@ -319,3 +319,15 @@ def test_case_page_shows_deadlines_timeline_and_allowed_actions(staff_client, su
     html = staff_client("demo-intake").get(f"/staff/cases/{ref}").get_data(as_text=True)
     assert 'data-action="accept"' in html and 'data-action="publish"' not in html
     assert "个工作日" in html and "提交诉求" in html
+
+
+def test_identity_through_the_api_and_refusals_are_audited(client, auth, submit):
+    ref = submit(name="赵六", phone="13600003333")["tracking_no"]
+    shown = client.post(f"/api/v1/cases/{ref}/identity", headers=auth("demo-supervisor"), json={"reason": "核实"})
+    assert shown.get_json() == {"name": "赵六", "phone": "13600003333"}
+    refused = client.post(f"/api/v1/cases/{ref}/identity", headers=auth("demo-handler"), json={"reason": "好奇"})
+    assert refused.status_code == 403
+    assert client.get(f"/api/v1/cases/{ref}", headers=auth("demo-town-1-intake")).status_code == 404
+    denied = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "access_denied")).all()
+    assert {d.username for d in denied} == {"demo-handler", "demo-town-1-intake"}
+    assert db.session.scalar(select(func.count()).where(AuditEntry.action == "identity_view")) == 1
