@@ -45,13 +45,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from supervise.api.base import register_error_handlers
     from supervise.cases.schemas import SubmitSchema
     from supervise.intake import files, views
+    from supervise.staff import admin as staff_admin
     from supervise.staff import views as staff_views
 
     api.init_app(app)
     api.spec.components.schema("Submit", schema=SubmitSchema)
     api.register_blueprint(public.blp)
     api.register_blueprint(staff.blp)
-    for blueprint in (ops.bp, views.bp, files.bp, i18n.bp, staff_views.bp):
+    for blueprint in (ops.bp, views.bp, files.bp, i18n.bp, staff_views.bp, staff_admin.bp):
         app.register_blueprint(blueprint)
     # CSRF protects session-authenticated forms (the staff UI). The API authenticates by Bearer
     # token, and citizens have no session to abuse: their forms are guarded by rate limits and

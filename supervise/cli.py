@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import signal
 import subprocess
@@ -309,21 +308,12 @@ def calendar_show(year: int) -> None:
 @with_appcontext
 def calendar_import(file: Path) -> None:
     """Load a year from a CSV of date,kind[,name] (kind: holiday|workday); replaces that year."""
-    from supervise.deadlines.calendar import load_year
+    from supervise.deadlines.calendar import load_year, parse_calendar_csv
 
-    days: dict[date, tuple[str, str]] = {}
-    with file.open(newline="", encoding="utf-8-sig") as fh:
-        for lineno, row in enumerate(csv.reader(fh), 1):
-            if not row or row[0].strip().lower() in ("date", "") or row[0].startswith("#"):
-                continue
-            try:
-                day = date.fromisoformat(row[0].strip())
-            except ValueError as exc:
-                raise click.ClickException(f"line {lineno}: not a date: {row[0]!r}") from exc
-            kind = row[1].strip().lower() if len(row) > 1 else ""
-            if kind not in ("holiday", "workday"):
-                raise click.ClickException(f"line {lineno}: kind must be holiday or workday, not {kind!r}")
-            days[day] = (kind, row[2].strip() if len(row) > 2 else "")
+    try:
+        days = parse_calendar_csv(file.read_text(encoding="utf-8-sig"))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     years = {d.year for d in days}
     if len(years) != 1:
         raise click.ClickException(f"the file must hold exactly one year, found {sorted(years) or 'none'}")

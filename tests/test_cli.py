@@ -54,7 +54,7 @@ def test_calendar_import_refuses_a_bad_kind(app, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("2027-01-01,party\n")
     result = app.test_cli_runner().invoke(main, ["calendar", "import", str(bad)])
-    assert result.exit_code != 0 and "kind must be holiday or workday" in result.output
+    assert result.exit_code != 0 and "类型须为 holiday 或 workday" in result.output
 
 
 def test_user_create_and_token(cli, client, demo):

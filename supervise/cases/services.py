@@ -45,8 +45,11 @@ NOT_FOUND_FOR_CITIZEN = N_("查询编号或查询码不正确")
 
 
 def policy() -> DeadlinePolicy:
-    c = current_app.config
-    return DeadlinePolicy(c["RESPONSE_DAYS"], c["STAGE_DAYS"], c["DUE_SOON_DAYS"], c["AUTO_CLOSE_DAYS"])
+    """The deadline rules now: admin settings over the app config."""
+    from supervise.settings import deadline_settings
+
+    s = deadline_settings(current_app.config)
+    return DeadlinePolicy(s["RESPONSE_DAYS"], s["STAGE_DAYS"], s["DUE_SOON_DAYS"], s["AUTO_CLOSE_DAYS"])
 
 
 def make_context(now: datetime | None = None) -> Context:

@@ -12,6 +12,8 @@ date is one binary search plus an index: O(log n), whatever the number of cases.
 
 from __future__ import annotations
 
+import csv
+import io
 import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
@@ -196,3 +198,27 @@ def seed_from_chinesecalendar(session: Session) -> list[int]:
         load_year(session, year, by_year[year], source="chinesecalendar")
         loaded.append(year)
     return loaded
+
+
+def parse_calendar_csv(text: str) -> dict[date, tuple[str, str]]:
+    """CSV `date,kind[,name]` (kind holiday|workday) → {date: (kind, name)}, as `calendar import` reads it.
+
+    A header row (`date,…`), blank lines and lines starting with `#` are skipped. Raises ValueError
+    with a Chinese message naming the line on the first bad row. Does not check the year.
+    """
+    days: dict[date, tuple[str, str]] = {}
+    for lineno, row in enumerate(csv.reader(io.StringIO(text.removeprefix("\ufeff"))), 1):
+        if not row or row[0].strip().lower() in ("date", "") or row[0].startswith("#"):
+            continue
+        try:
+            day = date.fromisoformat(row[0].strip())
+        except ValueError:
+            raise ValueError(f"第 {lineno} 行：{row[0]!r} 不是日期（应为 YYYY-MM-DD）") from None
+        kind = row[1].strip().lower() if len(row) > 1 else ""
+        if kind not in ("holiday", "workday"):
+            raise ValueError(f"第 {lineno} 行：类型须为 holiday 或 workday，而不是 {kind!r}")
+        name = row[2].strip() if len(row) > 2 else ""
+        if len(name) > 100:
+            raise ValueError(f"第 {lineno} 行：名称不能超过 100 个字")
+        days[day] = (kind, name)
+    return days

@@ -323,9 +323,13 @@ def test_case_page_shows_deadlines_timeline_and_allowed_actions(staff_client, su
 
 def test_identity_through_the_api_and_refusals_are_audited(client, auth, submit):
     ref = submit(name="赵六", phone="13600003333")["tracking_no"]
-    shown = client.post(f"/api/v1/cases/{ref}/identity", headers=auth("demo-supervisor"), json={"reason": "核实"})
+    shown = client.post(
+        f"/api/v1/cases/{ref}/identity", headers=auth("demo-supervisor"), json={"reason": "核实"}
+    )
     assert shown.get_json() == {"name": "赵六", "phone": "13600003333"}
-    refused = client.post(f"/api/v1/cases/{ref}/identity", headers=auth("demo-handler"), json={"reason": "好奇"})
+    refused = client.post(
+        f"/api/v1/cases/{ref}/identity", headers=auth("demo-handler"), json={"reason": "好奇"}
+    )
     assert refused.status_code == 403
     assert client.get(f"/api/v1/cases/{ref}", headers=auth("demo-town-1-intake")).status_code == 404
     denied = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "access_denied")).all()
