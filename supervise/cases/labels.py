@@ -27,6 +27,7 @@ ACTION_LABELS = {
     "publish": N_("答复"),
     "reopen": N_("重新办理"),
     "extend": N_("延期"),
+    "request_extension": N_("申请延期"),
     "note": N_("备注"),
     "rate": N_("评价"),
     "supplement": N_("补充材料"),

@@ -161,6 +161,7 @@ class ActionSchema(StrictSchema):
         "extend": ["days", "reason"],
         "note": ["text"],
         "message": ["text"],
+        "request_extension": ["days", "reason"],
     }
 
     @validates_schema

@@ -352,6 +352,9 @@ ACTIONS: dict[str, Callable[[Context, Case, Actor, dict[str, Any]], Event]] = {
     "reopen": lambda ctx, case, actor, a: workflow.reopen(
         ctx, case, actor, version=a["version"], reason=a["reason"]
     ),
+    "request_extension": lambda ctx, case, actor, a: workflow.request_extension(
+        ctx, case, actor, version=a["version"], days=a["days"], reason=a["reason"]
+    ),
     "extend": lambda ctx, case, actor, a: workflow.extend(
         ctx, case, actor, version=a["version"], days=a["days"], reason=a["reason"]
     ),

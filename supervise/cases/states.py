@@ -26,6 +26,7 @@ class Action(enum.StrEnum):
     FEEDBACK = "feedback"
     PUBLISH = "publish"
     REOPEN = "reopen"
+    REQUEST_EXTENSION = "request_extension"  # 申请延期: a handler asks, a supervisor extends
     EXTEND = "extend"
     NOTE = "note"
     MESSAGE = "message"  # a public question to the citizen (留言)

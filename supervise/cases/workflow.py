@@ -68,6 +68,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     # A supervisor sends a draft back (退回修改), or reopens a published or closed case (重办).
     _t(Action.REOPEN, {S.FEEDBACK_PENDING_REVIEW}, S.PROCESSING, {SUPERVISOR}),
     _t(Action.REOPEN, {S.RESPONDED, S.CLOSED}, S.REOPENED, {SUPERVISOR}, public=True),
+    _t(Action.REQUEST_EXTENSION, OPEN_STATES, None, {HANDLER, INTAKE}),
     _t(Action.EXTEND, OPEN_STATES, None, {SUPERVISOR}, public=True),
     _t(Action.NOTE, ALL_STATES, None, {INTAKE, HANDLER, SUPERVISOR}),
     _t(Action.MESSAGE, OPEN_STATES | {S.RESPONDED}, None, {INTAKE, HANDLER, SUPERVISOR}, public=True),
@@ -339,6 +340,26 @@ def reopen(ctx: Context, case: Case, actor: Actor, *, version: int, reason: str)
     event = _apply(ctx, case, actor, Action.REOPEN, version, note=reason)
     if case.status == S.REOPENED:
         _restart_clock(ctx, case)
+    return event
+
+
+def request_extension(
+    ctx: Context, case: Case, actor: Actor, *, version: int, days: int, reason: str
+) -> Event:
+    """申请延期: recorded internally; the supervisors above are notified and decide with `extend`."""
+    reason = _require_text(reason, "reason", "延期理由")
+    if not 1 <= days <= 30:
+        raise InvalidInput(
+            "延期天数须在 1 到 30 个工作日之间", {"days": ["延期天数须在 1 到 30 个工作日之间"]}
+        )
+    event = _apply(ctx, case, actor, Action.REQUEST_EXTENSION, version, note=reason, data={"days": days})
+    queue_message(
+        ctx.session,
+        kind="extension_requested",
+        channel="inapp",
+        case=case,
+        payload={"org_id": case.org_id, "role": SUPERVISOR},
+    )
     return event
 
 

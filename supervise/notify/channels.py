@@ -18,6 +18,7 @@ TITLES = {
     "case_assigned": "诉求件 {tracking_no} 已交办给你",
     "case_reopened": "诉求件 {tracking_no} 需重办",
     "citizen_replied": "诉求件 {tracking_no} 群众已回复",
+    "extension_requested": "诉求件 {tracking_no} 申请延期，待审批",
 }
 
 

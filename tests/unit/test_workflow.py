@@ -45,6 +45,7 @@ def args_for(action: Action, version: int) -> dict:
         Action.FEEDBACK: {"text": "经核查，情况属实，已责令整改。"},
         Action.REOPEN: {"reason": "答复不完整"},
         Action.EXTEND: {"days": 5, "reason": "需现场核查"},
+        Action.REQUEST_EXTENSION: {"days": 5, "reason": "需现场核查"},
         Action.NOTE: {"text": "已电话联系当事人"},
         Action.MESSAGE: {"text": "请补充收据照片"},
     }.get(action, {})
