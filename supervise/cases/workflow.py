@@ -202,6 +202,12 @@ def base_priority(case: Case) -> int:
     return PRIORITY_REAL_NAME if case.real_name else PRIORITY_ANONYMOUS
 
 
+def _require_days(days: int) -> None:
+    if not 1 <= days <= 30:
+        message = "延期天数须在 1 到 30 个工作日之间"
+        raise InvalidInput(message, {"days": [message]})
+
+
 def _require_text(value: str | None, field_name: str, label: str) -> str:
     if not value or not value.strip():
         raise InvalidInput(f"请填写{label}", {field_name: [f"请填写{label}"]})
@@ -348,10 +354,7 @@ def request_extension(
 ) -> Event:
     """申请延期: recorded internally; the supervisors above are notified and decide with `extend`."""
     reason = _require_text(reason, "reason", "延期理由")
-    if not 1 <= days <= 30:
-        raise InvalidInput(
-            "延期天数须在 1 到 30 个工作日之间", {"days": ["延期天数须在 1 到 30 个工作日之间"]}
-        )
+    _require_days(days)
     event = _apply(ctx, case, actor, Action.REQUEST_EXTENSION, version, note=reason, data={"days": days})
     queue_message(
         ctx.session,
@@ -366,10 +369,7 @@ def request_extension(
 def extend(ctx: Context, case: Case, actor: Actor, *, version: int, days: int, reason: str) -> Event:
     """延期: a supervisor grants extra working days."""
     reason = _require_text(reason, "reason", "延期理由")
-    if not 1 <= days <= 30:
-        raise InvalidInput(
-            "延期天数须在 1 到 30 个工作日之间", {"days": ["延期天数须在 1 到 30 个工作日之间"]}
-        )
+    _require_days(days)
     old = case.response_due_at
     due = ctx.clocks.extended(old, days)
     event = _apply(
