@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     CheckConstraint,
+    Computed,
     Date,
     ForeignKey,
     Index,
@@ -20,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from supervise.cases.states import Rating, Status, sql_in
+from supervise.cases.states import OPEN_STATES, Rating, Status, sql_in, sql_in_values
 from supervise.dbtypes import UTCDateTime, utcnow
 from supervise.extensions import db
 from supervise.intake.models import Point
@@ -51,6 +52,16 @@ class TrackingCounter(db.Model):
     value: Mapped[int] = mapped_column(default=0)
 
 
+BUCKET_SQL = (
+    "CASE WHEN status = 'received' THEN 'intake' "
+    "WHEN status = 'accepted' THEN 'dispatch' "
+    "WHEN status IN ('assigned', 'processing', 'reopened') THEN 'in_progress' "
+    "WHEN status = 'feedback_pending_review' THEN 'review' "
+    "ELSE 'done' END"
+)
+IS_OPEN_SQL = f"status IN ({sql_in_values(OPEN_STATES)})"
+
+
 class Case(db.Model):
     """诉求 / 件: one submission and its whole life."""
 
@@ -59,9 +70,14 @@ class Case(db.Model):
         CheckConstraint(f"status IN ({sql_in(Status)})", name="status_valid"),
         CheckConstraint(f"rating IS NULL OR rating IN ({sql_in(Rating)})", name="rating_valid"),
         CheckConstraint("escalation_level BETWEEN 0 AND 2", name="escalation_level_valid"),
-        # The queue order: real-name first (priority 0), then earliest due, then id (keyset).
-        Index("ix_cases_queue", "org_id", "status", "priority", "response_due_at", "id"),
-        Index("ix_cases_assignee_queue", "assignee_id", "status", "priority", "response_due_at", "id"),
+        CheckConstraint("priority IN (-1, 0, 1)", name="priority_valid"),
+        # Queue pages read (tab, priority) in (due, id) order: one index range per priority value,
+        # whether the tab is scoped to one org or to a whole subtree (see cases/queries.py).
+        Index("ix_cases_bucket_queue", "bucket", "priority", "response_due_at", "id"),
+        Index("ix_cases_org_bucket_queue", "org_id", "bucket", "priority", "response_due_at", "id"),
+        Index("ix_cases_open_queue", "is_open", "priority", "response_due_at", "id"),
+        Index("ix_cases_org_open_queue", "org_id", "is_open", "priority", "response_due_at", "id"),
+        Index("ix_cases_assignee_queue", "assignee_id", "is_open", "priority", "response_due_at", "id"),
         # PostgreSQL only; SQLite searches with LIKE (the migration creates it on PostgreSQL alone).
         Index("ix_cases_search", text("to_tsvector('simple', search_text)"), postgresql_using="gin").ddl_if(
             dialect="postgresql"
@@ -72,6 +88,10 @@ class Case(db.Model):
     tracking_no: Mapped[str] = mapped_column(String(20), unique=True)
     access_code_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(32), default=Status.RECEIVED)
+    # Derived by the database from `status`, so they can never drift from it: the tab a case
+    # sits in (bucket) and whether its response clock still runs (is_open). Indexed for queues.
+    bucket: Mapped[str] = mapped_column(String(16), Computed(BUCKET_SQL, persisted=True))
+    is_open: Mapped[bool] = mapped_column(Computed(IS_OPEN_SQL, persisted=True))
     version: Mapped[int] = mapped_column(default=1)
 
     org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id"))

@@ -8,13 +8,18 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, literal, select, tuple_
+from sqlalchemy import Select, func, literal, select, tuple_, union_all
 from sqlalchemy.orm import Session, selectinload
 
 from supervise.cases.models import Case, Category
 from supervise.cases.search import matches
-from supervise.cases.states import OPEN_STATES, Status
-from supervise.cases.workflow import Actor
+from supervise.cases.states import Status
+from supervise.cases.workflow import (
+    PRIORITY_ANONYMOUS,
+    PRIORITY_CITIZEN_REPLIED,
+    PRIORITY_REAL_NAME,
+    Actor,
+)
 from supervise.dbtypes import UTCDateTime
 from supervise.deadlines.calendar import SHANGHAI, end_of_day_utc, local_date
 from supervise.deadlines.clocks import Clocks
@@ -24,7 +29,6 @@ from supervise.orgs.models import Org
 from supervise.staff.models import Role
 
 S = Status
-OPEN = [s.value for s in OPEN_STATES]
 STATUS_QUEUES: dict[str, set[Status]] = {
     "intake": {S.RECEIVED},  # 待受理
     "dispatch": {S.ACCEPTED},  # 待转办 / 待交办
@@ -32,6 +36,7 @@ STATUS_QUEUES: dict[str, set[Status]] = {
     "review": {S.FEEDBACK_PENDING_REVIEW},  # 待审核
     "done": {S.RESPONDED, S.CLOSED, S.REJECTED, S.MERGED},  # 已办结
 }
+PRIORITIES = (PRIORITY_CITIZEN_REPLIED, PRIORITY_REAL_NAME, PRIORITY_ANONYMOUS)
 QUEUES = ("intake", "dispatch", "in_progress", "review", "due_soon", "overdue", "escalated", "done", "mine")
 
 
@@ -59,21 +64,23 @@ def scoped(stmt: Select, actor: Actor) -> Select:
 
 
 def _queue_condition(stmt: Select, queue: str | None, actor: Actor, clocks: Clocks, now: datetime) -> Select:
+    # Equalities on the derived columns `bucket` / `is_open` (not `status IN (…)`) let each
+    # priority's rows come straight out of an index in (due, id) order.
     if queue in STATUS_QUEUES:
-        return stmt.where(Case.status.in_([s.value for s in STATUS_QUEUES[queue]]))
+        return stmt.where(Case.bucket == queue)
     if queue == "overdue":
-        return stmt.where(Case.status.in_(OPEN), Case.response_due_at < now)
+        return stmt.where(Case.is_open.is_(True), Case.response_due_at < now)
     if queue == "due_soon":
         horizon = clocks.calendar.add_working_days(local_date(now), clocks.policy.due_soon_days).day
         return stmt.where(
-            Case.status.in_(OPEN),
+            Case.is_open.is_(True),
             Case.response_due_at >= now,
             Case.response_due_at <= end_of_day_utc(horizon),
         )
     if queue == "escalated":
-        return stmt.where(Case.status.in_(OPEN), Case.escalation_level > 0)
+        return stmt.where(Case.is_open.is_(True), Case.escalation_level > 0)
     if queue == "mine":
-        return stmt.where(Case.assignee_id == actor.user_id, Case.status.in_(OPEN))
+        return stmt.where(Case.assignee_id == actor.user_id, Case.is_open.is_(True))
     return stmt
 
 
@@ -129,25 +136,52 @@ def queue_page(
     cursor: str | None = None,
     limit: int = 50,
 ) -> tuple[list[Case], str | None]:
-    """One page of a queue: a citizen's new reply first, then real-name (实名优先), then earliest due."""
-    stmt = filtered(session, actor, clocks, now, filters)
-    if cursor:
-        priority, due, case_id = decode_cursor(cursor)
-        stmt = stmt.where(
-            tuple_(Case.priority, Case.response_due_at, Case.id)
-            > tuple_(literal(priority), literal(due, UTCDateTime), literal(case_id))
+    """One page of a queue: a citizen's new reply first, then real-name (实名优先), then earliest due.
+
+    The order (priority, due, id) is read as one short index range per priority value, merged:
+    a single ORDER BY over a range filter on `due` (overdue, due soon) or over a whole subtree would
+    make the database sort every matching row to find the first fifty. Pages follow a keyset
+    cursor, so a deep page costs what the first one does.
+    """
+    base = filtered(session, actor, clocks, now, filters)
+    after = decode_cursor(cursor) if cursor else None
+    parts = []
+    for priority in PRIORITIES:
+        if after and priority < after[0]:
+            continue
+        part = base.with_only_columns(Case.id, Case.priority, Case.response_due_at).where(
+            Case.priority == priority
         )
-    stmt = (
-        stmt.order_by(Case.priority, Case.response_due_at, Case.id)
-        .limit(limit + 1)
-        .options(
-            selectinload(Case.category),
-            selectinload(Case.org),
-            selectinload(Case.assignee),
-            selectinload(Case.point),
+        if after and priority == after[0]:
+            part = part.where(
+                tuple_(Case.response_due_at, Case.id)
+                > tuple_(literal(after[1], UTCDateTime), literal(after[2]))
+            )
+        parts.append(part.order_by(Case.response_due_at, Case.id).limit(limit + 1).subquery())
+    if not parts:
+        return [], None
+    merged = union_all(*(select(p) for p in parts)).subquery()
+    ids = list(
+        session.scalars(
+            select(merged.c.id)
+            .order_by(merged.c.priority, merged.c.response_due_at, merged.c.id)
+            .limit(limit + 1)
         )
     )
-    rows = list(session.scalars(stmt))
+    loaded = {
+        c.id: c
+        for c in session.scalars(
+            select(Case)
+            .where(Case.id.in_(ids))
+            .options(
+                selectinload(Case.category),
+                selectinload(Case.org),
+                selectinload(Case.assignee),
+                selectinload(Case.point),
+            )
+        )
+    }
+    rows = [loaded[i] for i in ids]
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (encode_cursor(rows[-1]) if more and rows else None)

@@ -63,3 +63,8 @@ class Rating(enum.StrEnum):
 def sql_in(enum_cls: type[enum.StrEnum]) -> str:
     """`'a', 'b'` for a CHECK constraint listing an enum's values."""
     return ", ".join(f"'{m.value}'" for m in enum_cls)
+
+
+def sql_in_values(values) -> str:
+    """The same for a set of members, in a stable order (the SQL text lands in migrations)."""
+    return ", ".join(f"'{v.value}'" for v in sorted(values, key=lambda v: v.value))
