@@ -24,7 +24,7 @@ REDIS_URL = "redis://127.0.0.1:6379/15"
 MARKER_PREFIX = "supervise-bench "
 GENERATOR_VERSION = 1
 
-FAST_PASSWORD_HASH = "pbkdf2:sha256:1000"
+FAST_PASSWORD_HASH = "pbkdf2:sha256:1000"  # noqa: S105 - a hashing method, not a password
 
 
 def configure_env() -> None:

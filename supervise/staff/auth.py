@@ -57,7 +57,8 @@ def load_user_from_bearer(req: Request) -> User | None:
         return None
     user = user_for_token(db.session, token.strip())
     if user is not None:
-        db.session.commit()  # last_used_at
+        if db.session.dirty:
+            db.session.commit()  # last_used_at
         g.auth_via = "bearer"
     return user
 
