@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, func, literal, select, tuple_, union_all
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from supervise.cases.models import Case, Category
 from supervise.cases.search import matches
@@ -69,18 +69,18 @@ def _queue_condition(stmt: Select, queue: str | None, actor: Actor, clocks: Cloc
     if queue in STATUS_QUEUES:
         return stmt.where(Case.bucket == queue)
     if queue == "overdue":
-        return stmt.where(Case.is_open.is_(True), Case.response_due_at < now)
+        return stmt.where(Case.is_open, Case.response_due_at < now)
     if queue == "due_soon":
         horizon = clocks.calendar.add_working_days(local_date(now), clocks.policy.due_soon_days).day
         return stmt.where(
-            Case.is_open.is_(True),
+            Case.is_open,
             Case.response_due_at >= now,
             Case.response_due_at <= end_of_day_utc(horizon),
         )
     if queue == "escalated":
-        return stmt.where(Case.is_open.is_(True), Case.escalation_level > 0)
+        return stmt.where(Case.is_open, Case.escalation_level > 0)
     if queue == "mine":
-        return stmt.where(Case.assignee_id == actor.user_id, Case.is_open.is_(True))
+        return stmt.where(Case.assignee_id == actor.user_id, Case.is_open)
     return stmt
 
 
@@ -161,27 +161,24 @@ def queue_page(
     if not parts:
         return [], None
     merged = union_all(*(select(p) for p in parts)).subquery()
-    ids = list(
-        session.scalars(
-            select(merged.c.id)
-            .order_by(merged.c.priority, merged.c.response_due_at, merged.c.id)
-            .limit(limit + 1)
+    page = (
+        select(merged.c.id)
+        .order_by(merged.c.priority, merged.c.response_due_at, merged.c.id)
+        .limit(limit + 1)
+    ).subquery()
+    # One round trip: the page's ids, the cases and their many-to-one neighbours in one statement.
+    stmt = (
+        select(Case)
+        .join(page, Case.id == page.c.id)
+        .order_by(Case.priority, Case.response_due_at, Case.id)
+        .options(
+            joinedload(Case.category),
+            joinedload(Case.org),
+            joinedload(Case.assignee),
+            joinedload(Case.point),
         )
     )
-    loaded = {
-        c.id: c
-        for c in session.scalars(
-            select(Case)
-            .where(Case.id.in_(ids))
-            .options(
-                selectinload(Case.category),
-                selectinload(Case.org),
-                selectinload(Case.assignee),
-                selectinload(Case.point),
-            )
-        )
-    }
-    rows = [loaded[i] for i in ids]
+    rows = list(session.scalars(stmt))
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (encode_cursor(rows[-1]) if more and rows else None)
