@@ -22,7 +22,7 @@ REDIS_URL = "redis://127.0.0.1:6379/15"
 # Written as a COMMENT ON DATABASE once a data set is complete: what it holds, so a second
 # `generate()` with the same arguments reuses it instead of building it again.
 MARKER_PREFIX = "supervise-bench "
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 FAST_PASSWORD_HASH = "pbkdf2:sha256:1000"  # noqa: S105 - a hashing method, not a password
 

@@ -1,0 +1,647 @@
+"""Generate a big county in the `bench` PostgreSQL database: orgs, staff, points and N cases.
+
+    python -m bench.generate --cases 1000000 [--seed 1] [--reset]
+
+The schema comes from the real migrations, the demo county from `supervise.demo.load_demo`, the
+extra orgs, accounts and points from the app's own services. The cases and their `submit` events
+are inserted set-based (one INSERT … SELECT FROM generate_series each), with the non-unique indexes
+of `cases` and `events` dropped during the load and re-created from their exact definitions.
+
+Reusable: `generate(cases, seed)` returns a description of the data set; called again with the
+same arguments it reuses what is there (the database carries a COMMENT saying what it holds).
+Times are relative to the moment of generation (`now`, recorded): open cases are young, done cases
+spread over two years, so the queues look like a live system's on the day it was generated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from bench import common
+
+# -- the shape of the data ------------------------------------------------------------------------
+
+# Share of cases per status (sums to 1): roughly a live system's.
+STATUS_MIX: list[tuple[str, float]] = [
+    ("received", 0.05),
+    ("accepted", 0.03),
+    ("assigned", 0.04),
+    ("processing", 0.06),
+    ("feedback_pending_review", 0.02),
+    ("responded", 0.10),
+    ("closed", 0.65),
+    ("rejected", 0.02),
+    ("merged", 0.01),
+    ("reopened", 0.02),
+]
+OPEN = ("received", "accepted", "assigned", "processing", "feedback_pending_review", "reopened")
+# Statuses whose case went through 交办 and so has an assignee (a handler of its org).
+ASSIGNED = ("assigned", "processing", "feedback_pending_review", "responded", "closed", "reopened")
+OVERDUE_SHARE = 0.08  # of open cases
+REAL_NAME_SHARE = 0.25
+# A citizen's reply no one has acted on yet puts a case on top of its queue (priority -1), until
+# staff act on it; only open and responded cases can receive one.
+CITIZEN_REPLIED_SHARE = 0.02
+HISTORY_DAYS = 730  # done cases were received over the last two years
+
+# Where cases land: the share of each org kind, then skewed inside a kind (the i-th org of a kind
+# weighs 1/i^SKEW), so a few villages and townships are busy and most are quiet.
+KIND_SHARE = {"commission": 0.03, "department": 0.12, "township": 0.25, "village": 0.60}
+SKEW = 0.8
+BUCKETS = 100_000  # org lookup table resolution: a case picks bucket floor(u * BUCKETS)
+
+DEPARTMENTS = [
+    "发改局", "教育局", "科技局", "工信局", "公安局", "司法局", "财政局", "自然资源局", "生态环境局",
+    "住建局", "交通运输局", "水利局", "农业农村局", "商务局", "文旅局", "卫健局", "退役军人事务局",
+    "应急管理局", "审计局", "市场监管局", "统计局", "医保局", "林业局", "城管局", "信访局",
+    "行政审批局", "乡村振兴局", "供销社", "税务局", "供电公司",
+]  # fmt: skip
+TOWNSHIPS = [
+    "城南镇", "城北镇", "河西镇", "东湖乡", "白云镇", "柳林乡", "马坊镇", "杨庄乡", "金山镇", "龙泉镇",
+    "新集乡", "双河镇", "高桥乡", "花园镇", "黄土乡", "石桥镇", "长岭乡", "枫林镇", "大王庄乡", "红星镇",
+]  # fmt: skip
+VILLAGES = [
+    "张庄村", "李家村", "王营村", "刘湾村", "陈岗村", "杨楼村", "赵集村", "孙湾村", "周庄村", "吴店村",
+    "郑家村", "冯庄村", "朱营村", "胡楼村", "新华社区",
+]  # fmt: skip
+VILLAGES_PER_TOWNSHIP = 15
+
+SUBJECTS = [
+    "村委会主任", "村支部书记", "村会计", "镇便民服务中心窗口", "乡镇干部", "包村干部", "派出所户籍窗口",
+    "县政务服务大厅", "社保经办人员", "低保评审小组", "不动产登记窗口", "学校收费",
+]  # fmt: skip
+CONTENTS = [
+    "低保评定不公开，名单里有村干部亲属。",
+    "办理证明时被要求请吃饭才给盖章。",
+    "耕地地力保护补贴迟迟没有发放，也没有公示。",
+    "窗口工作人员上班时间玩手机，态度生硬。",
+    "临时救助申请提交一个多月没有任何回音。",
+    "危房改造名额被优先分给了干部亲戚。",
+    "村务公开栏半年没有更新，账目看不到。",
+    "办理营业执照多次被要求补材料，每次说法不一。",
+    "学校以资料费名义额外收费，没有收据。",
+    "道路硬化工程偷工减料，刚修好就开裂。",
+    "反映的问题多次打电话无人接听。",
+    "医保报销材料交了三次仍说不齐全。",
+]
+LOCATIONS = [None, None, None, None, "村委会", "便民服务中心", "县政务服务大厅", "学校门口"]
+FEEDBACK = "经核查，反映问题部分属实，已责令相关人员整改，并向反映人当面说明情况。"
+BENCH_PASSWORD = "bench-password"  # noqa: S105 - the generated staff accounts' password
+REPORTER_NAMES = ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "黄勇", "周杰", "吴霞"]
+
+
+def _status_thresholds() -> list[tuple[str, float]]:
+    total, out = 0.0, []
+    for status, share in STATUS_MIX:
+        total += share
+        out.append((status, total))
+    if abs(total - 1) > 1e-9:
+        raise ValueError("STATUS_MIX must sum to 1")
+    return out
+
+
+# -- the org tree, staff and points (through the app's services) ----------------------------------
+
+
+def _build_orgs(session) -> dict[str, list]:
+    """Add departments, townships and villages under the demo county; return orgs by kind, in weight order."""
+    from sqlalchemy import select
+
+    from supervise.intake.models import Point
+    from supervise.orgs.models import Org, OrgKind
+    from supervise.orgs.services import create_org, get_org_by_code
+
+    county = get_org_by_code(session, "demo-county")
+    for i, name in enumerate(DEPARTMENTS, 1):
+        create_org(session, f"bench-dept-{i:02d}", f"示范县{name}", OrgKind.DEPARTMENT, county)
+    for t, town_name in enumerate(TOWNSHIPS, 1):
+        town = create_org(session, f"bench-town-{t:02d}", town_name, OrgKind.TOWNSHIP, county)
+        for v in range(1, VILLAGES_PER_TOWNSHIP + 1):
+            name = VILLAGES[(v - 1) % len(VILLAGES)]
+            create_org(session, f"bench-town-{t:02d}-village-{v:02d}", name, OrgKind.VILLAGE, town)
+    session.flush()
+
+    orgs = list(session.scalars(select(Org).order_by(Org.id)))
+    have_point = set(session.scalars(select(Point.org_id)))
+    for org in orgs:
+        if org.id not in have_point:
+            session.add(Point(org=org, name=f"{org.name}监督点"))
+    session.flush()
+
+    def weight_order(org: Org) -> tuple[int, str]:
+        # bench orgs first (bench-town-01 is the busiest township), the demo's after them
+        return (0 if org.code.startswith("bench-") else 1, org.code)
+
+    by_kind: dict[str, list] = {kind: [] for kind in KIND_SHARE}
+    for org in sorted(orgs, key=weight_order):
+        by_kind[org.kind].append(org)
+    return by_kind
+
+
+def _build_users(session, by_kind: dict[str, list]) -> int:
+    """Intake, handler and supervisor per department and township; intake and handler per village."""
+    from sqlalchemy import select
+
+    from supervise.staff.models import User
+    from supervise.staff.services import create_user
+
+    roles_for = {
+        "commission": ("intake", "handler", "supervisor"),
+        "department": ("intake", "handler", "supervisor"),
+        "township": ("intake", "handler", "supervisor"),
+        "village": ("intake", "handler"),
+    }
+    existing = set(session.execute(select(User.org_id, User.role)).all())
+    made = 0
+    for kind, orgs in by_kind.items():
+        for org in orgs:
+            for role in roles_for[kind]:
+                if (org.id, role) in existing:
+                    continue
+                create_user(
+                    session, username=f"{org.code}-{role}", org=org, role=role, password=BENCH_PASSWORD
+                )
+                made += 1
+    session.flush()
+    return made
+
+
+def _org_buckets(session, by_kind: dict[str, list]) -> list[tuple[int, int, int, int]]:
+    """(bucket, org_id, point_id, handler_id) for BUCKETS buckets, each org getting its weight's share."""
+    from sqlalchemy import func, select
+
+    from supervise.intake.models import Point
+    from supervise.staff.models import User
+
+    point_of = dict(session.execute(select(Point.org_id, func.min(Point.id)).group_by(Point.org_id)).all())
+    handler_of = dict(
+        session.execute(
+            select(User.org_id, func.min(User.id)).where(User.role == "handler").group_by(User.org_id)
+        ).all()
+    )
+    weights: list[tuple[int, float]] = []
+    for kind, orgs in by_kind.items():
+        raw = [1 / (i**SKEW) for i in range(1, len(orgs) + 1)]
+        total = sum(raw)
+        weights.extend((org.id, KIND_SHARE[kind] * w / total) for org, w in zip(orgs, raw, strict=True))
+    rows, cumulative, index = [], 0.0, 0
+    edges = []
+    for org_id, w in weights:
+        cumulative += w
+        edges.append((cumulative, org_id))
+    for b in range(BUCKETS):
+        x = (b + 0.5) / BUCKETS
+        while index < len(edges) - 1 and x >= edges[index][0]:
+            index += 1
+        org_id = edges[index][1]
+        rows.append((b, org_id, point_of[org_id], handler_of[org_id]))
+    return rows
+
+
+# -- deadlines, computed by the app's own calendar --------------------------------------------------
+
+
+def _due_rows(app, session, first: date, last: date) -> list[tuple[date, datetime, datetime, bool]]:
+    """(local day, response due at, stage due at, provisional) for every day a clock may start on."""
+    from supervise.cases.services import policy
+    from supervise.deadlines.calendar import get_calendar
+    from supervise.deadlines.clocks import Clocks
+
+    clocks = Clocks(get_calendar(session), policy())
+    rows = []
+    day = first
+    while day <= last:
+        response = clocks.calendar.add_working_days(day, clocks.policy.response_days)
+        stage = clocks.calendar.add_working_days(day, clocks.policy.stage_days)
+        naive = lambda moment: moment.astimezone(UTC).replace(tzinfo=None)  # noqa: E731
+        rows.append((day, naive(response.at), naive(stage.at), response.provisional))
+        day += timedelta(days=1)
+    return rows
+
+
+# -- the set-based load -----------------------------------------------------------------------------
+
+# Every value of a case, as SQL over the staged row `q` (see STAGE_SQL). A column of `cases` that is
+# NOT NULL without a default and missing here stops the generator with its name (the schema moved).
+CASE_COLUMNS: dict[str, str] = {
+    "tracking_no": "'MS' || q.yr || '-' || lpad(q.seq::text, greatest(6, length(q.seq::text)), '0')",
+    "access_code_hash": "md5('a' || q.n || '-' || %(seed)s::text) "
+    "|| md5('b' || q.n || '-' || %(seed)s::text)",
+    "status": "q.status",
+    "version": "1",
+    "org_id": "q.org_id",
+    "point_id": "CASE WHEN q.u_misc < 0.9 THEN q.point_id END",
+    "category_id": "(%(category_ids)s::int[])"
+    "[1 + floor(q.u_cat * cardinality(%(category_ids)s::int[]))::int]",
+    "assignee_id": "q.assignee_id",
+    "merged_into_id": "NULL",
+    "subject": "q.subject",
+    "content": "q.content",
+    "occurred_on": "CASE WHEN q.u_misc < 0.5 THEN q.received_day - floor(q.u_misc * 30)::int END",
+    "location": "q.location",
+    "about_org_head": "q.u_misc > 0.99",
+    "real_name": "q.real_name",
+    "priority": "CASE WHEN q.replied THEN -1 WHEN q.real_name THEN 0 ELSE 1 END",
+    "reporter_name_enc": "CASE WHEN q.real_name "
+    "THEN (%(names)s::bytea[])[1 + q.n %% cardinality(%(names)s::bytea[])] END",
+    "reporter_phone_enc": "CASE WHEN q.real_name "
+    "THEN (%(phones)s::bytea[])[1 + q.n %% cardinality(%(phones)s::bytea[])] END",
+    "received_at": "q.received_at",
+    "response_due_at": "q.response_due_at",
+    "due_provisional": "q.due_provisional",
+    "stage_due_at": "q.stage_due_at",
+    "extension_days": "0",
+    "responded_at": "q.responded_at",
+    "closed_at": "q.closed_at",
+    "escalation_level": "q.escalation_level",
+    "feedback_draft": "CASE WHEN q.status IN ('feedback_pending_review', 'responded', 'closed', 'reopened') "
+    "THEN %(feedback)s END",
+    "feedback_text": "CASE WHEN q.status IN ('responded', 'closed', 'reopened') THEN %(feedback)s END",
+    "rating": "q.rating",
+    "rating_comment": "NULL",
+    "rated_at": "q.rated_at",
+    "reopen_count": "CASE WHEN q.status = 'reopened' THEN 1 ELSE 0 END",
+    "submit_key": "NULL",
+    "updated_at": "greatest(q.received_at, q.clock_start, q.responded_at, q.closed_at, q.rated_at)",
+    "search_text": "q.search_text",
+}
+
+# One row per case with every random choice made; the timeline per status:
+#   open: the response clock started 0–20 days ago, or (OVERDUE_SHARE of them) 35–185 days ago;
+#         a reopened case was received 20–50 days before its clock restarted;
+#   responded: answered 0–10 days ago, 2–22 days after receipt (rating window still open);
+#   closed: received 30–730 days ago, answered after 2–24 days (some late), closed on rating or
+#           10 days later; rejected / merged: received 30–730 days ago, closed within 3 days.
+STAGE_SQL = """
+CREATE TEMP TABLE bench_stage AS
+WITH r AS MATERIALIZED (
+    SELECT g AS n, random() AS u_status, random() AS u_org, random() AS u_t, random() AS u_t2,
+           random() AS u_c, random() AS u_c2, random() AS u_real, random() AS u_cat,
+           random() AS u_text, random() AS u_misc, random() AS u_esc, random() AS u_reply
+    FROM generate_series(1, %(cases)s) AS g
+), s AS (
+    SELECT r.*, {status_case} AS status FROM r
+), t AS (
+    SELECT s.*,
+        CASE
+            WHEN s.status IN {open} THEN %(now)s - interval '1 day' *
+                CASE WHEN s.u_t2 < %(overdue_share)s THEN 35 + s.u_t * 150 ELSE s.u_t * 20 END
+            WHEN s.status = 'responded' THEN %(now)s - interval '1 day' * (s.u_t * 10 + 2 + s.u_t2 * 20)
+            ELSE %(now)s - interval '1 day' * (30 + s.u_t * (%(history_days)s - 30))
+        END AS clock_start
+    FROM s
+), u AS (
+    SELECT t.*,
+        CASE WHEN t.status = 'reopened' THEN t.clock_start - interval '1 day' * (20 + t.u_c * 30)
+             ELSE t.clock_start END AS received_at,
+        CASE WHEN t.status IN ('responded', 'closed')
+             THEN t.clock_start + interval '1 day'
+                  * (2 + t.u_t2 * CASE WHEN t.status = 'closed' THEN 22 ELSE 20 END)
+        END AS responded_at
+    FROM t
+), v AS (
+    SELECT u.*,
+        CASE
+            WHEN u.status = 'closed' THEN u.responded_at + interval '1 day' *
+                CASE WHEN u.u_c2 < 0.65 THEN u.u_c * 10 ELSE 10 END
+            WHEN u.status IN ('rejected', 'merged') THEN u.received_at + interval '1 day' * u.u_t2 * 3
+        END AS closed_at,
+        CASE
+            WHEN u.status = 'closed' AND u.u_c2 < 0.5 THEN 'satisfied'
+            WHEN u.status = 'closed' AND u.u_c2 < 0.65 THEN 'basically_satisfied'
+            WHEN u.status = 'reopened' THEN 'unsatisfied'
+        END AS rating
+    FROM u
+)
+SELECT v.n, v.status, v.u_cat, v.u_misc, v.u_real < %(real_share)s AS real_name,
+       (v.status IN {open} OR v.status = 'responded') AND v.u_reply < %(replied_share)s AS replied,
+       v.received_at, v.clock_start, v.responded_at, v.closed_at, v.rating,
+       CASE WHEN v.status = 'closed' AND v.rating IS NOT NULL THEN v.closed_at
+            WHEN v.status = 'reopened' THEN v.clock_start END AS rated_at,
+       (v.received_at + interval '8 hours')::date AS received_day,   -- Asia/Shanghai has no DST
+       extract(year FROM v.received_at + interval '8 hours')::int AS yr,
+       b.org_id, b.point_id,
+       CASE WHEN v.status IN {assigned} THEN b.handler_id END AS assignee_id,
+       d.response_due_at, d.provisional AS due_provisional,
+       CASE WHEN v.status = 'received' THEN d.stage_due_at END AS stage_due_at,
+       CASE WHEN v.status IN {open} AND d.response_due_at < %(now)s
+            THEN CASE WHEN v.u_esc < 0.2 THEN 2 WHEN v.u_esc < 0.6 THEN 1 ELSE 0 END
+            ELSE 0 END AS escalation_level,
+       x.subject, x.content, x.location, x.search_text
+FROM v
+JOIN bench_org_bucket b ON b.bucket = floor(v.u_org * %(buckets)s)::int
+JOIN bench_due d ON d.day = (v.clock_start + interval '8 hours')::date
+JOIN bench_text x ON x.k = floor(v.u_text * %(texts)s)::int
+"""
+
+INSERT_SQL = """
+INSERT INTO cases ({columns})
+SELECT {values}
+FROM (
+    SELECT st.*, row_number() OVER (PARTITION BY st.yr ORDER BY st.received_at, st.n) AS seq
+    FROM bench_stage st
+) q
+ORDER BY q.received_at, q.n
+"""
+
+EVENTS_SQL = """
+INSERT INTO events (case_id, at, action, actor_id, actor_kind, from_status, to_status, public, note, data)
+SELECT c.id, c.received_at, 'submit', NULL, 'citizen', NULL, 'received', true, '诉求已提交', '{}'::json
+FROM cases c
+WHERE c.id > %(after)s
+ORDER BY c.id
+"""
+
+
+def _sql_list(values) -> str:
+    return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
+
+
+def _stage_sql() -> str:
+    whens = " ".join(
+        f"WHEN u_status < {threshold!r} THEN '{status}'" for status, threshold in _status_thresholds()[:-1]
+    )
+    status_case = f"CASE {whens} ELSE '{STATUS_MIX[-1][0]}' END"
+    return STAGE_SQL.format(status_case=status_case, open=_sql_list(OPEN), assigned=_sql_list(ASSIGNED))
+
+
+def _secondary_indexes(cur, tables: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(name, CREATE INDEX statement) of the indexes on `tables` that back no constraint."""
+    cur.execute(
+        """
+        SELECT i.relname, pg_get_indexdef(i.oid)
+        FROM pg_index x
+        JOIN pg_class i ON i.oid = x.indexrelid
+        JOIN pg_class t ON t.oid = x.indrelid
+        WHERE t.relname = ANY(%s) AND t.relnamespace = 'public'::regnamespace
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
+        ORDER BY i.relname
+        """,
+        (list(tables),),
+    )
+    return list(cur.fetchall())
+
+
+def _check_columns(cur) -> list[str]:
+    """The columns of `cases` we fill; refuse if the schema grew a required column we do not know."""
+    cur.execute(
+        """
+        SELECT column_name, is_nullable = 'NO' AND column_default IS NULL
+        FROM information_schema.columns
+        WHERE table_schema = 'public' AND table_name = 'cases' AND column_name <> 'id'
+          AND is_generated = 'NEVER'  -- generated columns (bucket, is_open) fill themselves
+        """
+    )
+    present = dict(cur.fetchall())
+    unknown_required = sorted(c for c, required in present.items() if required and c not in CASE_COLUMNS)
+    if unknown_required:
+        raise SystemExit(
+            f"cases has required columns the generator does not fill: {', '.join(unknown_required)}; "
+            "add them to bench/generate.py CASE_COLUMNS"
+        )
+    return [c for c in CASE_COLUMNS if c in present]
+
+
+def _texts() -> list[tuple[int, str, str, str | None, str]]:
+    try:
+        from supervise.cases.search import index_text
+    except ImportError:  # a tree without search: the column (if any) stays empty
+
+        def index_text(*parts: str | None) -> str:
+            return ""
+
+    rows = []
+    for subject in SUBJECTS:
+        for content in CONTENTS:
+            for location in LOCATIONS:
+                rows.append((len(rows), subject, content, location, index_text(subject, content, location)))
+    return rows
+
+
+def _load_cases(
+    app, session, cases: int, seed: int, now: datetime, buckets, timings: dict[str, float]
+) -> None:
+    """Stage every case's random choices, then one INSERT … SELECT for cases and one for events."""
+    from psycopg import sql
+    from sqlalchemy import select
+
+    from supervise.cases.identity import IdentityBox
+    from supervise.cases.models import Category
+
+    box = IdentityBox(app.config["ENCRYPTION_KEY"])
+    names = [box.seal(n) for n in REPORTER_NAMES]
+    phones = [box.seal(f"1390000{i:04d}") for i in range(len(REPORTER_NAMES))]
+    category_ids = list(session.scalars(select(Category.id).order_by(Category.id)))
+    texts = _texts()
+    now_naive = now.astimezone(UTC).replace(tzinfo=None)
+    due = _due_rows(
+        app, session, (now - timedelta(days=HISTORY_DAYS + 200)).date(), (now + timedelta(days=2)).date()
+    )
+    session.commit()
+    session.close()
+
+    pooled = session.get_bind().raw_connection()  # a connection of our own for the load
+    raw = pooled.driver_connection  # the psycopg connection under it
+    raw.autocommit = False
+    params = {
+        "cases": cases,
+        "seed": seed,
+        "now": now_naive,
+        "overdue_share": OVERDUE_SHARE,
+        "history_days": HISTORY_DAYS,
+        "real_share": REAL_NAME_SHARE,
+        "replied_share": CITIZEN_REPLIED_SHARE,
+        "buckets": BUCKETS,
+        "texts": len(texts),
+        "category_ids": category_ids,
+        "names": names,
+        "phones": phones,
+        "feedback": FEEDBACK,
+        "after": 0,
+    }
+    with raw.cursor() as cur:
+        cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")  # one process: setseed() is repeatable
+        cur.execute("SET LOCAL work_mem = '256MB'")
+        cur.execute("SET LOCAL maintenance_work_mem = '1GB'")
+        cur.execute("SET LOCAL synchronous_commit = off")
+        cur.execute("SELECT coalesce(max(id), 0) FROM cases")
+        params["after"] = cur.fetchone()[0]
+        columns = _check_columns(cur)
+
+        t = time.perf_counter()
+        cur.execute(
+            "CREATE TEMP TABLE bench_org_bucket "
+            "(bucket int PRIMARY KEY, org_id int, point_id int, handler_id int)"
+        )
+        with cur.copy("COPY bench_org_bucket FROM STDIN") as copy:
+            for row in buckets:
+                copy.write_row(row)
+        cur.execute(
+            "CREATE TEMP TABLE bench_due (day date PRIMARY KEY, response_due_at timestamp, "
+            "stage_due_at timestamp, provisional bool)"
+        )
+        with cur.copy("COPY bench_due FROM STDIN") as copy:
+            for row in due:
+                copy.write_row(row)
+        cur.execute(
+            "CREATE TEMP TABLE bench_text (k int PRIMARY KEY, subject text, content text, location text, "
+            "search_text text)"
+        )
+        with cur.copy("COPY bench_text FROM STDIN") as copy:
+            for row in texts:
+                copy.write_row(row)
+        cur.execute("ANALYZE bench_org_bucket; ANALYZE bench_due; ANALYZE bench_text")
+        cur.execute("SELECT setseed(%s)", ((seed % 1000) / 1000.0 - 0.5,))
+        cur.execute(_stage_sql(), params)
+        timings["stage (random choices for every case)"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        indexes = _secondary_indexes(cur, ("cases", "events"))
+        for name, _ in indexes:
+            cur.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
+        insert = sql.SQL(INSERT_SQL).format(
+            columns=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+            values=sql.SQL(", ").join(sql.SQL(CASE_COLUMNS[c]) for c in columns),
+        )
+        cur.execute(insert, params)
+        inserted = cur.rowcount
+        if inserted != cases:
+            raise RuntimeError(f"inserted {inserted} cases, expected {cases}")
+        cur.execute(
+            "UPDATE cases SET merged_into_id = id - 1 WHERE status = 'merged' AND id > %(after)s + 1", params
+        )
+        timings["insert cases"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        cur.execute(EVENTS_SQL, params)
+        timings["insert submit events"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        for _, ddl in indexes:
+            cur.execute(ddl)
+        timings[f"re-create {len(indexes)} secondary indexes"] = time.perf_counter() - t
+
+        cur.execute(
+            """
+            INSERT INTO tracking_counters (year, value)
+            SELECT substr(tracking_no, 3, 4)::int, max(substr(tracking_no, 8)::int)
+            FROM cases WHERE tracking_no LIKE 'MS____-%' GROUP BY 1
+            ON CONFLICT (year) DO UPDATE SET value = greatest(tracking_counters.value, excluded.value)
+            """
+        )
+        cur.execute("DROP TABLE bench_stage, bench_org_bucket, bench_due, bench_text")
+    raw.commit()
+
+    t = time.perf_counter()
+    raw.autocommit = True
+    with raw.cursor() as cur:
+        cur.execute("VACUUM (ANALYZE) cases")
+        cur.execute("VACUUM (ANALYZE) events")
+        cur.execute("ANALYZE")
+    raw.autocommit = False
+    pooled.close()
+    timings["vacuum + analyze"] = time.perf_counter() - t
+
+
+def generate(
+    cases: int, seed: int = 1, *, reset: bool = False, now: datetime | None = None
+) -> dict[str, Any]:
+    """Build (or reuse) a county with `cases` cases in the bench database; returns what it holds.
+
+    Reused when the database already holds the same (cases, seed) from this generator version;
+    otherwise (or with `reset`) the bench database is dropped and built again.
+    """
+    wanted = {"cases": cases, "seed": seed, "version": common.GENERATOR_VERSION}
+    marker = common.read_marker() if common.database_exists() else None
+    if not reset and marker and all(marker.get(k) == v for k, v in wanted.items()):
+        print(
+            f"bench database already holds {cases:,} cases (seed {seed}, generated {marker['now']}): reused"
+        )
+        return marker
+    if marker or common.database_exists():
+        print(
+            "re-creating the bench database" + (f" (it held {marker.get('cases'):,} cases)" if marker else "")
+        )
+    common.recreate_database()
+
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    now = now or datetime.now(UTC)
+    app = common.make_app()
+    from flask_migrate import upgrade
+    from sqlalchemy import func, select
+
+    from supervise.cases.models import Case
+    from supervise.deadlines.calendar import seed_from_chinesecalendar
+    from supervise.demo import load_demo
+    from supervise.extensions import db
+    from supervise.orgs.models import Org
+
+    with app.app_context():
+        t = time.perf_counter()
+        upgrade(directory=app.extensions["migrate"].directory)
+        seed_from_chinesecalendar(db.session)
+        db.session.commit()
+        load_demo(sample_cases=False)
+        by_kind = _build_orgs(db.session)
+        users = _build_users(db.session, by_kind)
+        buckets = _org_buckets(db.session, by_kind)
+        db.session.commit()
+        timings["schema, calendar, demo, orgs, staff, points"] = time.perf_counter() - t
+
+        _load_cases(app, db.session, cases, seed, now, buckets, timings)
+        db.session.remove()
+
+        org_count = db.session.scalar(select(func.count(Org.id)))
+        busiest = db.session.execute(
+            select(Org.code, func.count())
+            .select_from(Org)
+            .join(Case, Case.org_id == Org.id)
+            .where(Org.kind == "township")
+            .group_by(Org.code)
+            .order_by(func.count().desc())
+            .limit(1)
+        ).one()
+        db.session.remove()
+        db.engine.dispose()
+
+    total = time.perf_counter() - started
+    info = {
+        **wanted,
+        "now": now.isoformat(timespec="seconds"),
+        "orgs": org_count,
+        "users_added": users,
+        "busiest_township": busiest[0],
+        "busiest_township_cases": busiest[1],
+        "seconds": round(total, 1),
+        "timings": {k: round(v, 1) for k, v in timings.items()},
+    }
+    with common.admin_connection() as conn:
+        common.write_marker(conn, info)
+    for step, seconds in timings.items():
+        print(f"  {seconds:8.1f} s  {step}")
+    print(
+        f"generated {cases:,} cases in {org_count} orgs in {total:.1f} s "
+        f"({math.floor(cases / max(total, 1e-9)):,} cases/s); busiest township {busiest[0]} "
+        f"with {busiest[1]:,} cases"
+    )
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.generate", description=__doc__.split("\n")[0])
+    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--reset", action="store_true", help="drop and re-create the bench database first")
+    args = parser.parse_args(argv)
+    generate(args.cases, args.seed, reset=args.reset)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

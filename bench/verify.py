@@ -1,0 +1,141 @@
+"""Do the app's queue pages hold the right cases, in the right order, at 1 000 000 cases?
+
+    python -m bench.verify [--pages 10]
+
+For every benchmark role and tab, pages through `supervise.cases.queries.queue_page` (the fast,
+merged per-priority reading) and through a reference written straight from the queue definitions
+(DESIGN.md §3: status sets, open states, due dates, org scope by path) as one plain
+`ORDER BY priority, response_due_at, id` with the same keyset — slow, but obviously right — and
+compares the tracking numbers page by page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bench import common
+
+DONE = {"responded", "closed", "rejected", "merged"}
+STATUS_TABS = {
+    "intake": {"received"},
+    "dispatch": {"accepted"},
+    "in_progress": {"assigned", "processing", "reopened"},
+    "review": {"feedback_pending_review"},
+    "done": DONE,
+}
+
+
+def reference_page(session, actor, clocks, now, tab, cursor, limit):
+    """The queue as first written: status IN (…), one ORDER BY, keyset on (priority, due, id)."""
+    from sqlalchemy import literal, select, tuple_
+
+    from supervise.cases.models import Case
+    from supervise.cases.states import OPEN_STATES
+    from supervise.dbtypes import UTCDateTime
+    from supervise.deadlines.calendar import end_of_day_utc, local_date
+    from supervise.orgs.models import Org
+
+    open_ = [s.value for s in OPEN_STATES]
+    stmt = select(Case)
+    if actor.role in ("supervisor", "admin"):
+        stmt = stmt.join(Org, Org.id == Case.org_id).where(
+            Org.path.startswith(actor.org_path, autoescape=True)
+        )
+    else:
+        stmt = stmt.where(Case.org_id == actor.org_id)
+    if tab in STATUS_TABS:
+        stmt = stmt.where(Case.status.in_(sorted(STATUS_TABS[tab])))
+    elif tab == "overdue":
+        stmt = stmt.where(Case.status.in_(open_), Case.response_due_at < now)
+    elif tab == "due_soon":
+        horizon = clocks.calendar.add_working_days(local_date(now), clocks.policy.due_soon_days).day
+        stmt = stmt.where(
+            Case.status.in_(open_),
+            Case.response_due_at >= now,
+            Case.response_due_at <= end_of_day_utc(horizon),
+        )
+    elif tab == "escalated":
+        stmt = stmt.where(Case.status.in_(open_), Case.escalation_level > 0)
+    elif tab == "mine":
+        stmt = stmt.where(Case.assignee_id == actor.user_id, Case.status.in_(open_))
+    if cursor:
+        priority, due, case_id = cursor
+        stmt = stmt.where(
+            tuple_(Case.priority, Case.response_due_at, Case.id)
+            > tuple_(literal(priority), literal(due, UTCDateTime), literal(case_id))
+        )
+    rows = list(session.scalars(stmt.order_by(Case.priority, Case.response_due_at, Case.id).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1] if more and rows else None
+    return rows, ((last.priority, last.response_due_at, last.id) if last else None)
+
+
+def verify(pages: int, limit: int = 50) -> int:
+    marker = common.read_marker()
+    if not marker:
+        raise SystemExit("no generated data set in the bench database: run `python -m bench.generate` first")
+    app = common.make_app()
+    from sqlalchemy import select
+
+    from supervise.cases import queries, services
+    from supervise.cases.workflow import Actor
+    from supervise.extensions import db
+    from supervise.staff.models import User
+
+    town = marker["busiest_township"]
+    usernames = [
+        "demo-supervisor",
+        f"{town}-supervisor",
+        f"{town}-intake",
+        f"{town}-handler",
+        "bench-dept-30-supervisor",
+    ]
+    failures = 0
+    with app.test_request_context():
+        ctx = services.make_context()
+        for username in usernames:
+            actor = Actor.staff(db.session.scalar(select(User).where(User.username == username)))
+            for tab in queries.QUEUES:
+                app_cursor, ref_cursor, compared, same = None, None, 0, True
+                for page in range(pages):
+                    got, app_cursor = queries.queue_page(
+                        db.session,
+                        actor,
+                        ctx.clocks,
+                        ctx.now,
+                        queries.Filters(queue=tab),
+                        cursor=app_cursor,
+                        limit=limit,
+                    )
+                    want, ref_cursor = reference_page(
+                        db.session, actor, ctx.clocks, ctx.now, tab, ref_cursor, limit
+                    )
+                    if [c.tracking_no for c in got] != [c.tracking_no for c in want] or (
+                        (app_cursor is None) != (ref_cursor is None)
+                    ):
+                        same = False
+                        print(f"DIFF {username} {tab} page {page + 1}")
+                        break
+                    compared += len(got)
+                    if app_cursor is None:
+                        break
+                failures += not same
+                print(
+                    f"{'ok  ' if same else 'DIFF'} {username:26} {tab:12} {compared:6} cases compared",
+                    flush=True,
+                )
+    print("every page identical to the reference" if not failures else f"{failures} tabs differ")
+    return 1 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.verify", description=__doc__.split("\n")[0])
+    parser.add_argument("--pages", type=int, default=10, help="pages per tab (default 10)")
+    args = parser.parse_args(argv)
+    return verify(args.pages)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
