@@ -26,33 +26,33 @@ def test_calendar_due(cli):
 
 
 def test_calendar_due_in_a_year_without_data_is_provisional(cli):
-    result = cli("calendar", "due", "--from", "2027-03-01")
-    assert result.output.splitlines()[0] == "2027-03-22"
+    result = cli("calendar", "due", "--from", "2098-12-20")  # a far year: no official data
+    assert result.output.splitlines()[0] == "2099-01-12"
     assert "provisional" in result.output  # stderr is mixed into output by the runner
 
 
 def test_calendar_import_and_show(cli, tmp_path):
-    csv = tmp_path / "2027.csv"
-    csv.write_text("date,kind,name\n2027-01-01,holiday,元旦\n2027-02-07,workday,春节调休\n", encoding="utf-8")
+    csv = tmp_path / "2097.csv"
+    csv.write_text("date,kind,name\n2097-01-01,holiday,元旦\n2097-02-07,workday,春节调休\n", encoding="utf-8")
     assert "2 dates loaded" in cli("calendar", "import", str(csv)).output
-    shown = cli("calendar", "show", "2027").output
-    assert "official (import)" in shown and "2027-02-07  workday" in shown
-    # The calendar table is kept between tests: put 2027 back to "no official data".
+    shown = cli("calendar", "show", "2097").output
+    assert "official (import)" in shown and "2097-02-07  workday" in shown
+    # The calendar table is kept between tests: put 2097 back to "no official data".
     from datetime import date
 
     from supervise.deadlines.models import CalendarDay, CalendarYear
     from supervise.extensions import db
 
     db.session.query(CalendarDay).filter(
-        CalendarDay.day.between(date(2027, 1, 1), date(2027, 12, 31))
+        CalendarDay.day.between(date(2097, 1, 1), date(2097, 12, 31))
     ).delete()
-    db.session.query(CalendarYear).filter(CalendarYear.year == 2027).delete()
+    db.session.query(CalendarYear).filter(CalendarYear.year == 2097).delete()
     db.session.commit()
 
 
 def test_calendar_import_refuses_a_bad_kind(app, tmp_path):
     bad = tmp_path / "bad.csv"
-    bad.write_text("2027-01-01,party\n")
+    bad.write_text("2097-01-01,party\n")
     result = app.test_cli_runner().invoke(main, ["calendar", "import", str(bad)])
     assert result.exit_code != 0 and "类型须为 holiday 或 workday" in result.output
 
