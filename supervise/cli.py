@@ -35,12 +35,18 @@ def init() -> None:
     """Create or upgrade the database (Alembic) and seed the holiday calendar."""
     from flask_migrate import upgrade
 
+    from supervise.cases.services import make_context
     from supervise.deadlines.calendar import seed_from_chinesecalendar
+    from supervise.deadlines.services import backfill_clocks
 
     upgrade(directory=current_app.extensions["migrate"].directory)
     years = seed_from_chinesecalendar(db.session)
     db.session.commit()
+    backfilled = backfill_clocks(db.session, make_context().clocks)
+    db.session.commit()
     click.echo(f"database at head; calendar years loaded: {', '.join(map(str, years)) or 'none new'}")
+    if backfilled:
+        click.echo(f"deadline clocks started for {backfilled} open case(s) from before they existed")
 
 
 @main.command()
@@ -308,7 +314,8 @@ def calendar_show(year: int) -> None:
 @with_appcontext
 def calendar_import(file: Path) -> None:
     """Load a year from a CSV of date,kind[,name] (kind: holiday|workday); replaces that year."""
-    from supervise.deadlines.calendar import load_year, parse_calendar_csv
+    from supervise.deadlines.calendar import parse_calendar_csv
+    from supervise.deadlines.services import import_calendar_year
 
     try:
         days = parse_calendar_csv(file.read_text(encoding="utf-8-sig"))
@@ -318,9 +325,34 @@ def calendar_import(file: Path) -> None:
     if len(years) != 1:
         raise click.ClickException(f"the file must hold exactly one year, found {sorted(years) or 'none'}")
     (year,) = years
-    load_year(db.session, year, days, source="import")
-    db.session.commit()
-    click.echo(f"{year}: {len(days)} dates loaded")
+    changed = import_calendar_year(year, days, source="import")
+    click.echo(f"{year}: {len(days)} dates loaded; {changed} running deadline(s) recomputed")
+
+
+# -- deadlines -----------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--now", "now_text", default=None, help="ISO 8601 time to sweep as of (default: now)")
+@with_appcontext
+def sweep(now_text: str | None) -> None:
+    """Run one deadline sweep synchronously and print what it did."""
+    from datetime import UTC, datetime
+
+    from supervise.deadlines.calendar import SHANGHAI
+    from supervise.deadlines.services import run_sweep
+
+    now = None
+    if now_text:
+        try:
+            now = datetime.fromisoformat(now_text)
+        except ValueError as exc:
+            raise click.BadParameter(f"not an ISO 8601 time: {now_text!r}", param_hint="--now") from exc
+        # A time without an offset is read as Asia/Shanghai, the zone the deadlines are set in.
+        now = (now if now.tzinfo else now.replace(tzinfo=SHANGHAI)).astimezone(UTC)
+    result = run_sweep(now)
+    for line in result.lines():
+        click.echo(line)
 
 
 main.add_command(qr_group)

@@ -61,11 +61,14 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "REDIS_URL": env.get("REDIS_URL") or embedded_redis_url(directory),
         "REDIS_EMBEDDED": not env.get("REDIS_URL"),
         "BASE_URL": env.get("SUPERVISE_BASE_URL", "http://127.0.0.1:8000"),
-        # Deadline rules (DESIGN.md §4); admin-editable settings replace these later.
+        # Deadline rules (DESIGN.md §4): defaults; admins change them in settings (settings.py).
         "RESPONSE_DAYS": 15,
         "STAGE_DAYS": 5,
         "DUE_SOON_DAYS": 3,
         "AUTO_CLOSE_DAYS": 10,
+        "ACK_DAYS": 15,
+        "LEVEL2_DAYS": 5,
+        "MAX_EXTENSIONS": 1,
         "PAGE_SIZE": 50,
         "PASSWORD_HASH_METHOD": "scrypt",
         # Abuse limits (Flask-Limiter syntax); failures are wrong access codes / unknown numbers.
@@ -95,6 +98,17 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "OPENAPI_JSON_PATH": "openapi.json",
         "JSON_AS_ASCII": False,
         "MAX_CONTENT_LENGTH": 70 * 1024 * 1024,
+        # Mail (escalations, weekly reports). No SMTP_HOST: messages are written as .eml files to
+        # DATA_DIR/mail, a local sink, so nothing leaves a development machine.
+        "SMTP_HOST": env.get("SMTP_HOST", ""),
+        "SMTP_PORT": int(env.get("SMTP_PORT", "587")),
+        "SMTP_USERNAME": env.get("SMTP_USERNAME", ""),
+        "SMTP_PASSWORD": env.get("SMTP_PASSWORD", ""),
+        "SMTP_STARTTLS": env.get("SMTP_STARTTLS", "true").lower() in ("1", "true", "yes"),
+        "MAIL_FROM": env.get("MAIL_FROM", "码上监督 <noreply@localhost>"),
+        # SMS: "log" (development: a masked line in the log). A real gateway is a class with
+        # send(phone, text), added to notify/channels.py SMS_GATEWAYS.
+        "SMS_GATEWAY": env.get("SMS_GATEWAY", "log"),
     }
     if overrides:
         config.update(overrides)

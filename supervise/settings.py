@@ -20,6 +20,9 @@ DEADLINE_SETTINGS: dict[str, tuple[str, int, int]] = {
     "STAGE_DAYS": ("受理/转办期限（工作日）", 1, 30),
     "DUE_SOON_DAYS": ("即将超期提醒（剩余工作日）", 0, 10),
     "AUTO_CLOSE_DAYS": ("未评价自动办结（工作日）", 1, 60),
+    "ACK_DAYS": ("实名举报受理告知期限（工作日）", 1, 60),
+    "LEVEL2_DAYS": ("超期后升级为二级督办（工作日）", 1, 30),
+    "MAX_EXTENSIONS": ("每件最多延期次数", 0, 10),
 }
 
 
@@ -51,7 +54,7 @@ def set_value(key: str, value: Any) -> None:
 
 
 def deadline_settings(config: Mapping[str, Any]) -> dict[str, int]:
-    """RESPONSE_DAYS, STAGE_DAYS, DUE_SOON_DAYS, AUTO_CLOSE_DAYS: the table's values over `config`'s."""
+    """Every key of DEADLINE_SETTINGS: the table's values over `config`'s."""
     rows = {
         row.key: row.value
         for row in db.session.scalars(db.select(Setting).where(Setting.key.in_(DEADLINE_SETTINGS)))

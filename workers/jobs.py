@@ -20,3 +20,12 @@ def drain_outbox() -> int:
     from supervise.queueing import redis_connection, requeue_lost
 
     return requeue_lost(outbox.stale_pending_ids(db.session), redis_connection())
+
+
+@job
+def sweep_deadlines() -> dict[str, int]:
+    """The deadline sweep (DESIGN.md §5): warnings, overdue flags, escalations, auto-close."""
+    from supervise.deadlines.services import run_sweep
+
+    result = run_sweep()
+    return {"warned": result.warned, "level1": result.level1, "level2": result.level2}

@@ -32,4 +32,7 @@ ACTION_LABELS = {
     "rate": N_("评价"),
     "supplement": N_("补充材料"),
     "auto_close": N_("自动办结"),
+    "warn": N_("即将超期提醒"),
+    "escalate": N_("督办"),
+    "deadline_changed": N_("期限调整"),
 }

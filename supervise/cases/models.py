@@ -61,6 +61,18 @@ BUCKET_SQL = (
 )
 IS_OPEN_SQL = f"status IN ({sql_in_values(OPEN_STATES)})"
 ESCALATED_SQL = "is_open AND escalation_level > 0"
+# The 已超期 / 即将超期 tabs read the flags the deadline sweep sets (deadlines/sweep.py).
+OVERDUE_SQL = "is_open AND overdue"
+DUE_SOON_SQL = "is_open AND due_soon AND NOT overdue"
+
+
+def _partial_queue_indexes(name: str, where: str) -> tuple[Index, Index]:
+    """A small index per flagged tab, for any scope: (priority, due, id) and the same per org."""
+    condition = {"postgresql_where": text(where), "sqlite_where": text(where)}
+    return (
+        Index(f"ix_cases_{name}_queue", "priority", "response_due_at", "id", **condition),
+        Index(f"ix_cases_org_{name}_queue", "org_id", "priority", "response_due_at", "id", **condition),
+    )
 
 
 class Case(db.Model):
@@ -79,24 +91,10 @@ class Case(db.Model):
         Index("ix_cases_open_queue", "is_open", "priority", "response_due_at", "id"),
         Index("ix_cases_org_open_queue", "org_id", "is_open", "priority", "response_due_at", "id"),
         Index("ix_cases_assignee_queue", "assignee_id", "is_open", "priority", "response_due_at", "id"),
-        # 督办件 are few: small partial indexes serve the escalated tab for any scope.
-        Index(
-            "ix_cases_escalated_queue",
-            "priority",
-            "response_due_at",
-            "id",
-            postgresql_where=text(ESCALATED_SQL),
-            sqlite_where=text(ESCALATED_SQL),
-        ),
-        Index(
-            "ix_cases_org_escalated_queue",
-            "org_id",
-            "priority",
-            "response_due_at",
-            "id",
-            postgresql_where=text(ESCALATED_SQL),
-            sqlite_where=text(ESCALATED_SQL),
-        ),
+        # 督办件, 已超期, 即将超期 are few: small partial indexes serve those tabs for any scope.
+        *_partial_queue_indexes("escalated", ESCALATED_SQL),
+        *_partial_queue_indexes("overdue", OVERDUE_SQL),
+        *_partial_queue_indexes("due_soon", DUE_SOON_SQL),
         # PostgreSQL only; SQLite searches with LIKE (the migration creates it on PostgreSQL alone).
         Index("ix_cases_search", text("to_tsvector('simple', search_text)"), postgresql_using="gin").ddl_if(
             dialect="postgresql"
@@ -136,6 +134,10 @@ class Case(db.Model):
     due_provisional: Mapped[bool] = mapped_column(default=False)
     stage_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     extension_days: Mapped[int] = mapped_column(default=0)
+    extension_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Set by the deadline sweep from the running response clock (deadlines/sweep.py); not states.
+    due_soon: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    overdue: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     escalation_level: Mapped[int] = mapped_column(SmallInteger, default=0)

@@ -21,7 +21,7 @@ from supervise.cases.workflow import (
     Actor,
 )
 from supervise.dbtypes import UTCDateTime
-from supervise.deadlines.calendar import SHANGHAI, end_of_day_utc, local_date
+from supervise.deadlines.calendar import SHANGHAI
 from supervise.deadlines.clocks import Clocks
 from supervise.errors import InvalidInput
 from supervise.intake.models import Point
@@ -79,15 +79,12 @@ def _queue_condition(stmt: Select, queue: str | None, actor: Actor, clocks: Cloc
     # priority's rows come straight out of an index in (due, id) order.
     if queue in STATUS_QUEUES:
         return stmt.where(Case.bucket == queue)
+    # 已超期 / 即将超期 are the flags the deadline sweep sets (deadlines/sweep.py), each read
+    # through its own small partial index.
     if queue == "overdue":
-        return stmt.where(Case.is_open, Case.response_due_at < now)
+        return stmt.where(Case.is_open, Case.overdue)
     if queue == "due_soon":
-        horizon = clocks.calendar.add_working_days(local_date(now), clocks.policy.due_soon_days).day
-        return stmt.where(
-            Case.is_open,
-            Case.response_due_at >= now,
-            Case.response_due_at <= end_of_day_utc(horizon),
-        )
+        return stmt.where(Case.is_open, Case.due_soon, ~Case.overdue)
     if queue == "escalated":
         return stmt.where(Case.is_open, Case.escalation_level > 0)
     if queue == "mine":

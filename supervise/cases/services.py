@@ -27,8 +27,10 @@ from supervise.cases.search import index_text
 from supervise.cases.states import OPEN_STATES, Action, Rating, Status
 from supervise.cases.workflow import Actor, Context
 from supervise.dbtypes import dialect_insert, utcnow
+from supervise.deadlines import tracking
 from supervise.deadlines.calendar import get_calendar, local_date
 from supervise.deadlines.clocks import Clocks, DeadlinePolicy
+from supervise.deadlines.models import ClockKind
 from supervise.errors import InvalidInput, NotFound, StaleVersion
 from supervise.extensions import db
 from supervise.i18n import N_
@@ -49,7 +51,15 @@ def policy() -> DeadlinePolicy:
     from supervise.settings import deadline_settings
 
     s = deadline_settings(current_app.config)
-    return DeadlinePolicy(s["RESPONSE_DAYS"], s["STAGE_DAYS"], s["DUE_SOON_DAYS"], s["AUTO_CLOSE_DAYS"])
+    return DeadlinePolicy(
+        response_days=s["RESPONSE_DAYS"],
+        stage_days=s["STAGE_DAYS"],
+        due_soon_days=s["DUE_SOON_DAYS"],
+        auto_close_days=s["AUTO_CLOSE_DAYS"],
+        ack_days=s["ACK_DAYS"],
+        level2_days=s["LEVEL2_DAYS"],
+        max_extensions=s["MAX_EXTENSIONS"],
+    )
 
 
 def make_context(now: datetime | None = None) -> Context:
@@ -172,7 +182,6 @@ def submit_case(
     tracking_no = _next_tracking_no(session, local_date(ctx.now).year)
     code = new_access_code()
     box = identity_box()
-    due = ctx.clocks.response_due(ctx.now)
     real_name = bool(data.get("name"))  # the schema requires a phone number with a name
     case = Case(
         tracking_no=tracking_no,
@@ -193,11 +202,12 @@ def submit_case(
         reporter_name_enc=box.seal(data.get("name")),
         reporter_phone_enc=box.seal(data.get("phone")),
         received_at=ctx.now,
-        response_due_at=due.at,
-        due_provisional=due.provisional,
-        stage_due_at=ctx.clocks.stage_due(ctx.now).at,
     )
     session.add(case)
+    # 15 working days to answer, 5 for this org to take it on, and a real-name reporter is told
+    # of the acceptance within 15 (DESIGN.md §4).
+    for kind in (ClockKind.RESPONSE, ClockKind.STAGE, *([ClockKind.ACK] if real_name else [])):
+        tracking.start_clock(session, ctx.clocks, case, kind, ctx.now)
     received = Event(
         case=case,
         at=ctx.now,
@@ -380,11 +390,12 @@ def perform_action(tracking_no: str, actor: Actor, args: dict[str, Any], now: da
 
 
 def _deadline_flags(case: Case, clocks: Clocks, now: datetime) -> dict[str, Any]:
+    """Days left are counted now; the flags are the sweep's, as the 已超期 / 即将超期 tabs use them."""
     open_ = case.status in OPEN_STATES
     return {
         "working_days_left": clocks.working_days_left(case.response_due_at, now),
-        "overdue": open_ and clocks.is_overdue(case.response_due_at, now),
-        "due_soon": open_ and clocks.is_due_soon(case.response_due_at, now),
+        "overdue": open_ and case.overdue,
+        "due_soon": open_ and case.due_soon and not case.overdue,
     }
 
 

@@ -35,11 +35,24 @@ class Action(enum.StrEnum):
     RATE = "rate"
     SUPPLEMENT = "supplement"
     AUTO_CLOSE = "auto_close"
+    # Recorded by the deadline sweep and calendar imports.
+    WARN = "warn"  # 即将超期提醒
+    ESCALATE = "escalate"  # 督办
+    DEADLINE_CHANGED = "deadline_changed"  # 期限调整 (a calendar import moved it)
 
 
-STAFF_ACTIONS = [
-    a for a in Action if a not in {Action.SUBMIT, Action.RATE, Action.SUPPLEMENT, Action.AUTO_CLOSE}
-]
+SYSTEM_ACTIONS = frozenset(
+    {
+        Action.SUBMIT,
+        Action.RATE,
+        Action.SUPPLEMENT,
+        Action.AUTO_CLOSE,
+        Action.WARN,
+        Action.ESCALATE,
+        Action.DEADLINE_CHANGED,
+    }
+)
+STAFF_ACTIONS = [a for a in Action if a not in SYSTEM_ACTIONS]
 
 # States in which the response clock still runs.
 OPEN_STATES = frozenset(

@@ -24,8 +24,11 @@ from sqlalchemy.orm import Session
 from supervise.cases.models import Case, Event
 from supervise.cases.states import OPEN_STATES, Action, Rating, Status
 from supervise.dbtypes import utcnow
+from supervise.deadlines import tracking
 from supervise.deadlines.clocks import Clocks
+from supervise.deadlines.models import RESPONSE_KINDS, ClockKind
 from supervise.errors import Forbidden, IllegalTransition, InvalidInput, NotFound, StaleVersion
+from supervise.notify.models import OutboxMessage
 from supervise.notify.outbox import queue_message
 from supervise.orgs.models import Org
 from supervise.staff.models import Role, User
@@ -220,15 +223,35 @@ def _require_text(value: str | None, field_name: str, label: str) -> str:
 def accept(ctx: Context, case: Case, actor: Actor, *, version: int) -> Event:
     """受理."""
     event = _apply(ctx, case, actor, Action.ACCEPT, version, note="已受理")
-    case.stage_due_at = None
+    tracking.stop_clocks(ctx.session, case, ctx.now, [ClockKind.STAGE, ClockKind.ACK])
+    _sms(ctx, case, "case_accepted", once=True)
     return event
+
+
+def _sms(ctx: Context, case: Case, kind: str, *, once: bool = False) -> None:
+    """Tell a citizen who left a mobile number (受理告知, 答复); `once`: only the first time."""
+    if case.reporter_phone_enc:
+        key = f"sms-{kind}-{case.id}" if once and case.id else None
+        with ctx.session.no_autoflush:
+            sent = key is not None and ctx.session.scalar(
+                select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key)
+            )
+        if not sent:
+            queue_message(ctx.session, kind=kind, channel="sms", case=case, dedupe_key=key)
+
+
+def _end_case_clocks(ctx: Context, case: Case) -> None:
+    """Rejected or merged: the intake decision is the answer; every clock stops."""
+    tracking.stop_clocks(ctx.session, case, ctx.now, [ClockKind.STAGE, ClockKind.ACK])
+    tracking.stop_clocks(ctx.session, case, ctx.now, RESPONSE_KINDS, outcome="ended")
 
 
 def reject(ctx: Context, case: Case, actor: Actor, *, version: int, reason: str) -> Event:
     """不予受理: the reason is shown to the citizen."""
     reason = _require_text(reason, "reason", "不予受理的理由")
     event = _apply(ctx, case, actor, Action.REJECT, version, note=reason)
-    case.stage_due_at = None
+    _end_case_clocks(ctx, case)
+    _sms(ctx, case, "case_rejected", once=True)
     case.closed_at = ctx.now
     return event
 
@@ -251,7 +274,7 @@ def merge(ctx: Context, case: Case, actor: Actor, *, version: int, into: Case) -
         data={"into": into.tracking_no},
     )
     case.merged_into = into
-    case.stage_due_at = None
+    _end_case_clocks(ctx, case)
     case.closed_at = ctx.now
     return event
 
@@ -271,11 +294,11 @@ def transfer(
         note=f"转至{org.name}办理",
         data={"from_org": case.org.code, "to_org": org.code, "internal_note": note},
     )
+    tracking.stop_clocks(ctx.session, case, ctx.now, [ClockKind.STAGE])  # passing it on is on time
     case.org = org
     case.org_id = org.id
     case.assignee = None
-    stage = ctx.clocks.stage_due(ctx.now)
-    case.stage_due_at = stage.at
+    tracking.start_clock(ctx.session, ctx.clocks, case, ClockKind.STAGE, ctx.now)
     queue_message(
         ctx.session,
         kind="case_received",
@@ -329,14 +352,17 @@ def publish(ctx: Context, case: Case, actor: Actor, *, version: int) -> Event:
     case.feedback_text = case.feedback_draft
     case.responded_at = ctx.now
     case.rating = case.rating_comment = case.rated_at = None
+    tracking.stop_clocks(ctx.session, case, ctx.now, RESPONSE_KINDS)
+    tracking.start_clock(ctx.session, ctx.clocks, case, ClockKind.RATING, ctx.now)
+    _sms(ctx, case, "feedback_published")
     return event
 
 
 def _restart_clock(ctx: Context, case: Case) -> None:
-    due = ctx.clocks.response_due(ctx.now)
-    case.response_due_at, case.due_provisional = due.at, due.provisional
+    """重办: a fresh response clock from today; the rating window, if open, ends."""
+    tracking.stop_clocks(ctx.session, case, ctx.now, [ClockKind.RATING], outcome="ended")
+    tracking.start_clock(ctx.session, ctx.clocks, case, ClockKind.REOPENED, ctx.now)
     case.responded_at = case.closed_at = None
-    case.escalation_level = 0
     case.reopen_count += 1
 
 
@@ -355,6 +381,7 @@ def request_extension(
     """申请延期: recorded internally; the supervisors above are notified and decide with `extend`."""
     reason = _require_text(reason, "reason", "延期理由")
     _require_days(days)
+    _require_extension_left(ctx, case)
     event = _apply(ctx, case, actor, Action.REQUEST_EXTENSION, version, note=reason, data={"days": days})
     queue_message(
         ctx.session,
@@ -370,21 +397,27 @@ def extend(ctx: Context, case: Case, actor: Actor, *, version: int, days: int, r
     """延期: a supervisor grants extra working days."""
     reason = _require_text(reason, "reason", "延期理由")
     _require_days(days)
+    _require_extension_left(ctx, case)
+    _check(case, actor, Action.EXTEND, version, None)
     old = case.response_due_at
-    due = ctx.clocks.extended(old, days)
-    event = _apply(
+    clock = tracking.extend_response(ctx.session, ctx.clocks, case, days, ctx.now)
+    case.extension_days += days
+    case.extension_count += 1
+    return _apply(
         ctx,
         case,
         actor,
         Action.EXTEND,
         version,
         note=reason,
-        data={"days": days, "from": old.isoformat(), "to": due.at.isoformat()},
+        data={"days": days, "from": old.isoformat(), "to": clock.due_at.isoformat()},
     )
-    case.response_due_at = due.at
-    case.due_provisional = case.due_provisional or due.provisional
-    case.extension_days += days
-    return event
+
+
+def _require_extension_left(ctx: Context, case: Case) -> None:
+    if case.extension_count >= ctx.clocks.policy.max_extensions:
+        message = f"本件已延期 {case.extension_count} 次，达到上限（{ctx.clocks.policy.max_extensions} 次）"
+        raise InvalidInput(message, {"days": [message]})
 
 
 def message(ctx: Context, case: Case, actor: Actor, *, version: int, text: str) -> Event:
@@ -420,6 +453,7 @@ def rate(ctx: Context, case: Case, *, rating: Rating, comment: str | None = None
         variant=variant,
     )
     case.rating, case.rating_comment, case.rated_at = rating.value, comment, ctx.now
+    tracking.stop_clocks(ctx.session, case, ctx.now, [ClockKind.RATING])
     if case.status == S.REOPENED:
         _restart_clock(ctx, case)
         if case.assignee_id:
@@ -454,6 +488,7 @@ def supplement(ctx: Context, case: Case, *, text: str) -> Event:
 def auto_close(ctx: Context, case: Case) -> Event:
     """Closed by the system after the rating window passed without a rating."""
     event = _apply(ctx, case, Actor.system(), Action.AUTO_CLOSE, None, note="逾期未评价，系统自动办结")
+    tracking.stop_clocks(ctx.session, case, ctx.now, [ClockKind.RATING], outcome="ended")
     case.closed_at = ctx.now
     return event
 

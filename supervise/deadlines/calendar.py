@@ -46,6 +46,11 @@ def end_of_day_utc(day: date) -> datetime:
     return datetime.combine(day, time(23, 59, 59), tzinfo=SHANGHAI).astimezone(UTC)
 
 
+def start_of_day_utc(day: date) -> datetime:
+    """00:00 Asia/Shanghai of `day`, in UTC."""
+    return datetime.combine(day, time(0, 0), tzinfo=SHANGHAI).astimezone(UTC)
+
+
 def local_date(moment: datetime) -> date:
     """The calendar day in Asia/Shanghai of an aware datetime."""
     return moment.astimezone(SHANGHAI).date()
@@ -128,6 +133,20 @@ class WorkingCalendar:
             self._cover(self._first_year, self._last_year + 5)
         due = date.fromordinal(self._ordinals[first + days - 1])
         return DueDate(due, self.is_provisional(start, due))
+
+    def working_days_before(self, day: date, days: int) -> date:
+        """The working day `days` working days before `day` (`day` itself when `days` is 0).
+
+        For a working `day` this inverts `add_working_days`; it tells when "due soon" begins.
+        """
+        self._cover(day.year - days // 240 - 1, day.year)
+        i = bisect_left(self._ordinals, day.toordinal()) - days
+        while i < 0:
+            if self._first_year <= date.min.year:
+                raise ValueError("date out of range")
+            self._cover(self._first_year - 5, self._last_year)
+            i = bisect_left(self._ordinals, day.toordinal()) - days
+        return date.fromordinal(self._ordinals[i])
 
     def working_days_between(self, after: date, until: date) -> int:
         """Working days d with after < d <= until (negative if `until` is before `after`)."""

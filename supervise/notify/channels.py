@@ -1,8 +1,16 @@
-"""Delivery channels. In-app writes notification rows for staff; email and SMS arrive later."""
+"""Delivery channels: in-app notifications and e-mail for staff, SMS for citizens, thumbnails.
+
+Each channel has `send(session, message)`; the outbox calls it under the row lock and marks the
+row delivered, or counts a failure and lets RQ retry with backoff (notify/outbox.py).
+"""
 
 from __future__ import annotations
 
 import logging
+import smtplib
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,33 +27,47 @@ TITLES = {
     "case_reopened": "诉求件 {tracking_no} 需重办",
     "citizen_replied": "诉求件 {tracking_no} 群众已回复",
     "extension_requested": "诉求件 {tracking_no} 申请延期，待审批",
+    "deadline_warning": "诉求件 {tracking_no} 的{clock}即将届满",
+    "deadline_overdue": "诉求件 {tracking_no} 的{clock}已超期",
+    "escalated": "督办（{level}级）：诉求件 {tracking_no} 的{clock}已超期",
 }
+
+
+def title_for(message: OutboxMessage) -> str:
+    from supervise.deadlines.sweep import CLOCK_LABELS
+
+    payload = message.payload or {}
+    return TITLES.get(message.kind, message.kind).format(
+        tracking_no=message.case.tracking_no if message.case else "",
+        clock=CLOCK_LABELS.get(payload.get("clock", ""), "期限"),
+        level="一" if payload.get("level") == 1 else "二",
+    )
+
+
+def recipients(session: Session, payload: dict) -> list[User]:
+    """Named users, or the active users with a role at an org. A village with no intake clerk
+    (or supervisor) of its own is served by the nearest org above it that has one, so no case
+    arrives unseen."""
+    if "user_ids" in payload:
+        return list(session.scalars(select(User).where(User.id.in_(payload["user_ids"])).order_by(User.id)))
+    org = session.get(Org, payload["org_id"])
+    while org is not None:
+        stmt = select(User).where(User.org_id == org.id, User.active.is_(True))
+        if payload.get("role"):
+            stmt = stmt.where(User.role == payload["role"])
+        found = list(session.scalars(stmt.order_by(User.id)))
+        if found:
+            return found
+        org = org.parent
+    return []
 
 
 class InAppChannel:
     """Notifications listed for each staff user (and a log line an operator can follow)."""
 
-    def recipients(self, session: Session, message: OutboxMessage) -> list[int]:
-        """Named users, or the users with a role at an org. A village with no intake clerk of its
-        own is served by the nearest org above it that has one, so no case arrives unseen."""
-        payload = message.payload
-        if "user_ids" in payload:
-            return list(payload["user_ids"])
-        org = session.get(Org, payload["org_id"])
-        while org is not None:
-            stmt = select(User.id).where(User.org_id == org.id, User.active.is_(True))
-            if payload.get("role"):
-                stmt = stmt.where(User.role == payload["role"])
-            found = list(session.scalars(stmt.order_by(User.id)))
-            if found:
-                return found
-            org = org.parent
-        return []
-
     def send(self, session: Session, message: OutboxMessage) -> None:
-        tracking_no = message.case.tracking_no if message.case else ""
-        title = TITLES.get(message.kind, message.kind).format(tracking_no=tracking_no)
-        users = self.recipients(session, message)
+        title = title_for(message)
+        users = [u.id for u in recipients(session, message.payload)]
         for user_id in users:
             session.add(
                 Notification(
@@ -64,6 +86,9 @@ class InAppChannel:
 SMS_TEXTS = {
     # No case content in an SMS: only that there is news, and where to look.
     "citizen_message": "【码上监督】您反映的问题（{tracking_no}）有新的留言，请凭查询编号和查询码查看。",
+    "case_accepted": "【码上监督】您反映的问题（{tracking_no}）已受理，我们将在规定期限内答复。",
+    "case_rejected": "【码上监督】您反映的问题（{tracking_no}）经审查不予受理，理由请凭查询编号和查询码查看。",  # noqa: E501
+    "feedback_published": "【码上监督】您反映的问题（{tracking_no}）已有答复，请凭查询编号和查询码查看并评价。",  # noqa: E501
 }
 
 
@@ -88,12 +113,108 @@ class SmsChannel:
             self.gateway.send(phone, SMS_TEXTS[message.kind].format(tracking_no=message.case.tracking_no))
 
 
+class SmtpTransport:
+    """Real mail through smtplib (STARTTLS and login when configured)."""
+
+    def __init__(self, host: str, port: int, username: str = "", password: str = "", starttls: bool = True):
+        self.host, self.port, self.username, self.password, self.starttls = (
+            host,
+            port,
+            username,
+            password,
+            starttls,
+        )
+
+    def send(self, mail: EmailMessage) -> None:
+        with smtplib.SMTP(self.host, self.port, timeout=30) as smtp:
+            if self.starttls:
+                smtp.starttls()
+            if self.username:
+                smtp.login(self.username, self.password)
+            smtp.send_message(mail)
+
+
+class FileSinkTransport:
+    """Development: each message becomes an .eml file in a folder; nothing leaves the machine."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+
+    def send(self, mail: EmailMessage) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        name = mail["Message-ID"].strip("<>").replace("/", "_")
+        (self.directory / f"{name}.eml").write_bytes(bytes(mail))
+        log.info("mail %r written to the development sink %s", mail["Subject"], self.directory)
+
+
+EMAIL_BODIES = {
+    "escalated": (
+        "{title}\n\n诉求件 {tracking_no} 的{clock}已于 {due} 届满，尚未办结，现按规定报请督办。\n"
+        "请登录码上监督工作台查看：{url}\n"
+    ),
+}
+
+
+class EmailChannel:
+    """E-mail to staff (escalations to supervisors): one message, every recipient with an address."""
+
+    def __init__(self, transport, sender: str, base_url: str):
+        self.transport, self.sender, self.base_url = transport, sender, base_url
+
+    def send(self, session: Session, message: OutboxMessage) -> None:
+        from supervise.deadlines.sweep import CLOCK_LABELS
+
+        addresses = [u.email for u in recipients(session, message.payload) if u.email]
+        if not addresses:
+            log.info("outbox message %s: no recipient has an e-mail address", message.id)
+            return
+        case = message.case
+        title = title_for(message)
+        mail = EmailMessage()
+        mail["Subject"] = title
+        mail["From"] = self.sender
+        mail["To"] = ", ".join(addresses)
+        mail["Date"] = formatdate(localtime=False)
+        # Stable per outbox row: a retried delivery is recognisably the same message.
+        mail["Message-ID"] = make_msgid(idstring=f"outbox-{message.id}", domain="supervise.local")
+        body = EMAIL_BODIES.get(message.kind, "{title}\n\n{url}\n")
+        mail.set_content(
+            body.format(
+                title=title,
+                tracking_no=case.tracking_no if case else "",
+                clock=CLOCK_LABELS.get(message.payload.get("clock", ""), "期限"),
+                due=message.payload.get("due_day", ""),
+                url=f"{self.base_url}/staff/cases/{case.tracking_no}" if case else self.base_url,
+            )
+        )
+        self.transport.send(mail)
+
+
+def email_transport(config) -> SmtpTransport | FileSinkTransport:
+    if config.get("SMTP_HOST"):
+        return SmtpTransport(
+            config["SMTP_HOST"],
+            config["SMTP_PORT"],
+            config.get("SMTP_USERNAME", ""),
+            config.get("SMTP_PASSWORD", ""),
+            config.get("SMTP_STARTTLS", True),
+        )
+    return FileSinkTransport(Path(config["DATA_DIR"]) / "mail")
+
+
+SMS_GATEWAYS = {"log": LoggingSmsGateway}
+
+
 def default_channels() -> dict[str, object]:
+    from flask import current_app
+
     from supervise.cases.services import identity_box, upload_store
     from supervise.intake.uploads import ThumbnailChannel
 
+    config = current_app.config
     return {
         "inapp": InAppChannel(),
+        "email": EmailChannel(email_transport(config), config["MAIL_FROM"], config["BASE_URL"]),
         "thumbnail": ThumbnailChannel(upload_store()),
-        "sms": SmsChannel(LoggingSmsGateway(), identity_box()),
+        "sms": SmsChannel(SMS_GATEWAYS[config.get("SMS_GATEWAY", "log")](), identity_box()),
     }

@@ -45,6 +45,12 @@ def queue_message(
     return message
 
 
+def enqueue_after_commit(session: Session, ids: list[int]) -> None:
+    """Hand rows inserted set-wise (not through the ORM) to RQ once the transaction commits."""
+    if ids:
+        session.info.setdefault(_NEW_IDS, []).extend(ids)
+
+
 def job_id(message_id: int) -> str:
     return f"outbox-{message_id}"
 

@@ -33,8 +33,9 @@ from werkzeug.security import generate_password_hash
 
 from supervise.cases.models import Category
 from supervise.dbtypes import utcnow
-from supervise.deadlines.calendar import load_year, local_date, parse_calendar_csv, rule_based_holidays
+from supervise.deadlines.calendar import local_date, parse_calendar_csv, rule_based_holidays
 from supervise.deadlines.models import CalendarDay, CalendarYear
+from supervise.deadlines.services import import_calendar_year, recompute_year
 from supervise.extensions import db
 from supervise.intake.models import Point, PointScan
 from supervise.intake.qr import point_url, qr_png, render_poster
@@ -643,10 +644,10 @@ def calendar_import():
         found = "、".join(map(str, years)) or "没有日期"
         return calendar(year_hint, f"文件须恰好包含一个年份的日期（发现：{found}）", 422)
     (year,) = years
-    load_year(db.session, year, days, source="admin")  # replaces the year's rows, marks it official
     _changed("calendar.import", year=year, dates=len(days), file=upload.filename[:100])
-    db.session.commit()
-    flash(f"{year} 年节假日安排已导入（{len(days)} 个日期）")
+    # Replaces the year's rows, marks it official, recomputes the running deadlines; commits.
+    moved = import_calendar_year(year, days, source="admin")
+    flash(f"{year} 年节假日安排已导入（{len(days)} 个日期）；{moved} 个在办期限已重新计算")
     return redirect(url_for("admin.calendar", year=year))
 
 
@@ -692,7 +693,7 @@ def calendar_day():
         new=None if kind == "remove" else [kind, name],
         materialised=materialised,
     )
-    db.session.commit()
+    recompute_year(year)  # commits
     flash(
         f"{day.isoformat()} 已保存"
         + (f"；{year} 年原按规则推算的 {materialised} 个节假日已一并写入日历" if materialised else "")

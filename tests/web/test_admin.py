@@ -439,17 +439,27 @@ def test_calendar_year_argument_is_checked(client, admin):
 # -- settings -------------------------------------------------------------------------------------------
 
 
+UNCHANGED = {"ACK_DAYS": 15, "LEVEL2_DAYS": 5, "MAX_EXTENSIONS": 1}
+
+
 def test_settings_validate_save_and_fall_back(app, client, admin):
     assert deadline_settings(app.config) == {
         "RESPONSE_DAYS": 15,
         "STAGE_DAYS": 5,
         "DUE_SOON_DAYS": 3,
         "AUTO_CLOSE_DAYS": 10,
+        **UNCHANGED,
     }
     page = client.get("/staff/admin/settings").get_data(as_text=True)
     assert 'name="RESPONSE_DAYS"' in page and 'value="15"' in page
 
-    valid = {"RESPONSE_DAYS": "20", "STAGE_DAYS": "5", "DUE_SOON_DAYS": "0", "AUTO_CLOSE_DAYS": "10"}
+    valid = {
+        "RESPONSE_DAYS": "20",
+        "STAGE_DAYS": "5",
+        "DUE_SOON_DAYS": "0",
+        "AUTO_CLOSE_DAYS": "10",
+        **{k: str(v) for k, v in UNCHANGED.items()},
+    }
     bad = admin("/staff/admin/settings", **{**valid, "RESPONSE_DAYS": "61", "STAGE_DAYS": "abc"})
     html = bad.get_data(as_text=True)
     assert bad.status_code == 422
@@ -463,6 +473,7 @@ def test_settings_validate_save_and_fall_back(app, client, admin):
         "STAGE_DAYS": 5,
         "DUE_SOON_DAYS": 0,
         "AUTO_CLOSE_DAYS": 10,
+        **UNCHANGED,
     }
     assert changes("settings.update")[0].detail["changes"] == {
         "RESPONSE_DAYS": [15, 20],

@@ -69,9 +69,15 @@ def test_full_loop_through_http_with_a_real_worker(app, client, auth, submit):
     detail = client.get(f"/api/v1/cases/{ref}", headers=supervisor).get_json()
     assert detail["status"] == "closed" and detail["rating"] == "satisfied"
 
-    # The outbox rows (received, assigned) were enqueued after commit; a real worker delivers them.
+    # The outbox rows (received, assigned; SMS to the reporter: accepted, answered) were enqueued
+    # after commit; a real worker delivers them.
     pending = db.session.scalars(select(OutboxMessage).where(OutboxMessage.status == "pending")).all()
-    assert {m.kind for m in pending} == {"case_received", "case_assigned"}
+    assert {(m.kind, m.channel) for m in pending} == {
+        ("case_received", "inapp"),
+        ("case_assigned", "inapp"),
+        ("case_accepted", "sms"),
+        ("feedback_published", "sms"),
+    }
     Worker(["default"], connection=redis_connection(app)).work(burst=True)
     db.session.expire_all()
     assert {m.status for m in db.session.scalars(select(OutboxMessage))} == {"delivered"}

@@ -1,0 +1,312 @@
+"""The deadline sweep (RQ cron, every 5 minutes; `supervise sweep --now ISO` by hand).
+
+It reads only clocks whose `next_check_at` has passed, through a small partial index, so its cost
+follows the number of due clocks, not of cases. For each it records the milestones reached:
+
+- due soon: the handler is told once, the case is flagged 即将超期;
+- overdue: the case is flagged 已超期 and escalated to level 1 (督办): the supervisors of the parent
+  org are told (in-app and e-mail); level 2 follows `level2_days` working days later (grandparent);
+- the rating window running out closes a responded case (自动办结).
+
+Exactly once, whoever runs it and how often: clock rows are claimed with FOR UPDATE SKIP LOCKED
+on PostgreSQL (the write lock on SQLite), each milestone is a timestamp set once under that lock,
+escalations are unique per (clock, level) and notifications per outbox `dedupe_key`. A batch is
+one transaction; its outbox rows are handed to RQ after the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case as sql_case
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session
+
+from supervise.cases.models import Case, Event
+from supervise.cases.states import Action, Status
+from supervise.dbtypes import dialect_insert
+from supervise.deadlines.calendar import local_date
+from supervise.deadlines.clocks import OVERDUE_AFTER, Clocks
+from supervise.deadlines.models import RESPONSE_KINDS, CaseClock, ClockKind, Escalation
+from supervise.notify.models import OutboxMessage
+from supervise.notify.outbox import enqueue_after_commit
+from supervise.orgs.models import Org
+
+log = logging.getLogger(__name__)
+
+CLOCK_LABELS = {
+    "response": "答复期限",
+    "reopened": "重办答复期限",
+    "extension": "延期后的答复期限",
+    "stage": "受理/转办期限",
+    "ack": "实名举报受理告知期限",
+    "rating": "评价期限",
+}
+BATCH_SIZE = 1000
+_INSERT_CHUNK = 500  # rows per multi-row INSERT: under SQLite's and PostgreSQL's parameter limits
+
+
+@dataclass
+class SweepResult:
+    warned: int = 0
+    overdue: int = 0
+    level1: int = 0
+    level2: int = 0
+    auto_closed: int = 0
+    notifications: int = 0
+    cases: set[int] = field(default_factory=set)
+
+    def lines(self) -> list[str]:
+        return [
+            f"due soon (warned): {self.warned}",
+            f"overdue: {self.overdue}",
+            f"escalated to level 1: {self.level1}",
+            f"escalated to level 2: {self.level2}",
+            f"closed without rating: {self.auto_closed}",
+            f"notifications queued: {self.notifications}",
+            f"cases touched: {len(self.cases)}",
+        ]
+
+
+@dataclass
+class _Batch:
+    """What one batch writes, gathered first and written set-wise."""
+
+    clocks: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    escalations: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    due_soon_cases: set[int] = field(default_factory=set)
+    overdue_cases: set[int] = field(default_factory=set)
+    level_cases: dict[int, set[int]] = field(default_factory=lambda: {1: set(), 2: set()})
+    rating_expired: list[int] = field(default_factory=list)
+
+
+def sweep(session: Session, clocks: Clocks, now: datetime, *, batch_size: int = BATCH_SIZE) -> SweepResult:
+    """Process every clock due by `now`, one committed batch at a time."""
+    orgs = {o.id: o for o in session.scalars(select(Org))}
+    result = SweepResult()
+    while True:
+        claimed = _sweep_batch(session, clocks, now, orgs, result, batch_size)
+        if claimed < batch_size:
+            return result
+
+
+def _claim(session: Session, now: datetime, batch_size: int):
+    if session.get_bind().dialect.name == "sqlite":
+        # Take SQLite's write lock before reading, so a second sweep waits instead of reading the
+        # same rows (SQLite has no row locks; PostgreSQL uses SKIP LOCKED below).
+        session.execute(text("UPDATE case_clocks SET id = id WHERE 1 = 0"))
+    stmt = (
+        select(
+            CaseClock.id,
+            CaseClock.case_id,
+            CaseClock.kind,
+            CaseClock.due_at,
+            CaseClock.warn_from,
+            CaseClock.level2_from,
+            CaseClock.warned_at,
+            CaseClock.overdue_at,
+            CaseClock.level2_at,
+            Case.org_id,
+            Case.assignee_id,
+            Case.status,
+        )
+        .join(Case, Case.id == CaseClock.case_id)
+        .where(CaseClock.next_check_at.is_not(None), CaseClock.next_check_at <= now)
+        .order_by(CaseClock.next_check_at)
+        .limit(batch_size)
+        .with_for_update(of=CaseClock, skip_locked=True)
+    )
+    return session.execute(stmt).all()
+
+
+def _sweep_batch(
+    session: Session, clocks: Clocks, now: datetime, orgs: dict[int, Org], result: SweepResult, size: int
+) -> int:
+    rows = _claim(session, now, size)
+    batch = _Batch()
+    for row in rows:
+        _examine(row, now, orgs, batch, result)
+    _write(session, batch, result)
+    for clock_id in batch.rating_expired:
+        _close_unrated(session, clocks, now, clock_id, result)
+    session.commit()
+    return len(rows)
+
+
+def _above(orgs: dict[int, Org], org_id: int) -> int:
+    """The org escalation goes to: the parent, or the org itself at the top of the tree."""
+    parent = orgs[org_id].parent_id if org_id in orgs else None
+    return parent if parent is not None else org_id
+
+
+def _examine(row, now: datetime, orgs: dict[int, Org], batch: _Batch, result: SweepResult) -> None:
+    kind = ClockKind(row.kind)
+    if kind == ClockKind.RATING:
+        batch.rating_expired.append(row.id)
+        return
+    label = CLOCK_LABELS[kind]
+    warned_at, overdue_at, level2_at = row.warned_at, row.overdue_at, row.level2_at
+    tell_handler = (
+        {"user_ids": [row.assignee_id]}
+        if kind in RESPONSE_KINDS and row.assignee_id
+        else {"org_id": row.org_id, "role": "intake"}
+    )
+
+    def notify(milestone: str, kind_: str, channel: str, payload: dict[str, Any]) -> None:
+        batch.outbox.append(
+            {
+                "kind": kind_,
+                "channel": channel,
+                "case_id": row.case_id,
+                "payload": {**payload, "clock": kind.value, "due_day": local_date(row.due_at).isoformat()},
+                "dedupe_key": f"clock-{row.id}-{milestone}-{channel}",
+                "status": "pending",
+                "attempts": 0,
+                "created_at": now,
+            }
+        )
+
+    def record(note: str, data: dict[str, Any]) -> None:
+        batch.events.append(
+            {
+                "case_id": row.case_id,
+                "at": now,
+                "action": (Action.ESCALATE if data.get("level") else Action.WARN).value,
+                "actor_kind": "system",
+                "from_status": row.status,
+                "to_status": row.status,
+                "public": False,
+                "note": note,
+                "data": {**data, "clock": kind.value, "due_at": row.due_at.isoformat()},
+            }
+        )
+
+    def escalate(level: int, org_id: int) -> None:
+        batch.escalations.append(
+            {"case_id": row.case_id, "clock_id": row.id, "level": level, "org_id": org_id, "at": now}
+        )
+        batch.level_cases[level].add(row.case_id)
+        to = orgs[org_id].name if org_id in orgs else str(org_id)
+        level_name = "一" if level == 1 else "二"
+        record(f"{label}已超期，{level_name}级督办：报{to}", {"level": level, "org_id": org_id})
+        payload = {"org_id": org_id, "role": "supervisor", "level": level}
+        notify(f"level{level}", "escalated", "inapp", payload)
+        notify(f"level{level}", "escalated", "email", payload)
+
+    overdue_now = overdue_at is None and now >= row.due_at + OVERDUE_AFTER
+    if row.warn_from is not None and warned_at is None and now >= row.warn_from:
+        warned_at = now
+        result.warned += 1
+        if overdue_now:
+            pass  # first seen already late (the sweep was down): the overdue notice says it all
+        else:
+            due_day = local_date(row.due_at).isoformat()
+            record(f"{label}即将届满（{due_day}）", {})
+            notify("warn", "deadline_warning", "inapp", tell_handler)
+            if kind in RESPONSE_KINDS:
+                batch.due_soon_cases.add(row.case_id)
+    if overdue_now:
+        overdue_at = now
+        result.overdue += 1
+        notify("overdue", "deadline_overdue", "inapp", tell_handler)
+        if kind in RESPONSE_KINDS:
+            batch.overdue_cases.add(row.case_id)
+        escalate(1, _above(orgs, row.org_id))
+    level2_due = row.level2_from is not None and now >= row.level2_from
+    if overdue_at is not None and level2_due and level2_at is None:
+        level2_at = now
+        escalate(2, _above(orgs, _above(orgs, row.org_id)))
+    pending = [
+        t
+        for t, reached in (
+            (row.warn_from, warned_at),
+            (row.due_at + OVERDUE_AFTER, overdue_at),
+            (row.level2_from, level2_at),
+        )
+        if t is not None and reached is None
+    ]
+    batch.clocks.append(
+        {
+            "id": row.id,
+            "warned_at": warned_at,
+            "overdue_at": overdue_at,
+            "level2_at": level2_at,
+            "next_check_at": min(pending, default=None),
+        }
+    )
+    result.cases.add(row.case_id)
+
+
+def _chunks(rows: list[dict[str, Any]]):
+    for i in range(0, len(rows), _INSERT_CHUNK):
+        yield rows[i : i + _INSERT_CHUNK]
+
+
+def _write(session: Session, batch: _Batch, result: SweepResult) -> None:
+    if batch.clocks:
+        session.execute(update(CaseClock), batch.clocks)  # executemany by primary key
+    for chunk in _chunks(batch.escalations):
+        inserted = session.execute(
+            dialect_insert(session, Escalation)
+            .values(chunk)
+            .on_conflict_do_nothing(index_elements=["clock_id", "level"])
+            .returning(Escalation.level)
+        ).scalars()
+        for level in inserted:
+            if level == 1:
+                result.level1 += 1
+            else:
+                result.level2 += 1
+    for chunk in _chunks(batch.events):
+        session.execute(Event.__table__.insert(), chunk)
+    new_ids: list[int] = []
+    for chunk in _chunks(batch.outbox):
+        new_ids += session.execute(
+            dialect_insert(session, OutboxMessage)
+            .values(chunk)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(OutboxMessage.id)
+        ).scalars()
+    result.notifications += len(new_ids)
+    enqueue_after_commit(session, new_ids)
+    # Flags and levels without touching the case's version: staff editing the case meanwhile
+    # must not get "someone else changed this case" because a deadline passed.
+    cases = Case.__table__
+    if batch.due_soon_cases:
+        session.execute(update(cases).where(cases.c.id.in_(batch.due_soon_cases)).values(due_soon=True))
+    if batch.overdue_cases:
+        session.execute(
+            update(cases).where(cases.c.id.in_(batch.overdue_cases)).values(overdue=True, due_soon=False)
+        )
+    for level, ids in batch.level_cases.items():
+        if ids:
+            session.execute(
+                update(cases)
+                .where(cases.c.id.in_(ids))
+                .values(
+                    escalation_level=sql_case(
+                        (cases.c.escalation_level < level, level), else_=cases.c.escalation_level
+                    )
+                )
+            )
+
+
+def _close_unrated(
+    session: Session, clocks: Clocks, now: datetime, clock_id: int, result: SweepResult
+) -> None:
+    """The rating window ran out: a responded case closes (自动办结); anything else just stops it."""
+    from supervise.cases import workflow
+
+    clock = session.get(CaseClock, clock_id)
+    case = clock.case
+    if case.status == Status.RESPONDED:
+        workflow.auto_close(workflow.Context(session, clocks, now), case)
+        result.auto_closed += 1
+    else:
+        clock.met_at, clock.outcome, clock.next_check_at = now, "ended", None
+    result.cases.add(case.id)
