@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from supervise.cases.models import Case, Event
@@ -12,7 +12,7 @@ from supervise.cases.states import OPEN_STATES, Action, Status
 from supervise.deadlines import tracking
 from supervise.deadlines.calendar import load_year, local_date
 from supervise.deadlines.clocks import Clocks
-from supervise.deadlines.models import RESPONSE_KINDS, CaseClock, ClockKind
+from supervise.deadlines.models import RESPONSE_KINDS, CalendarYear, CaseClock, ClockKind
 from supervise.deadlines.sweep import CLOCK_LABELS, SweepResult, sweep
 from supervise.extensions import db
 
@@ -40,7 +40,7 @@ def recompute_year(year: int, now: datetime | None = None) -> int:
 
     db.session.flush()
     ctx = make_context(now)  # a calendar rebuilt with the new year (its fingerprint changed)
-    changed = tracking.recompute_for_year(db.session, ctx.clocks, year)
+    changed = tracking.recompute_for_year(db.session, ctx.clocks, year, ctx.now)
     for clock, old_due in changed:
         old_day, new_day = local_date(old_due), local_date(clock.due_at)
         moved = f"由 {old_day.isoformat()} 调整为 {new_day.isoformat()}" if old_day != new_day else "不变"
@@ -62,6 +62,21 @@ def recompute_year(year: int, now: datetime | None = None) -> int:
         )
     db.session.commit()
     return len(changed)
+
+
+def provisional_deadlines(session: Session) -> tuple[int, list[int]]:
+    """Running deadlines computed on a year with no official schedule yet, and those years: what
+    admins are warned about until they import the State Council's notice."""
+    count, first, last = session.execute(
+        select(func.count(CaseClock.id), func.min(CaseClock.due_at), func.max(CaseClock.due_at)).where(
+            CaseClock.met_at.is_(None), CaseClock.due_provisional.is_(True)
+        )
+    ).one()
+    if not count:
+        return 0, []
+    official = set(session.scalars(select(CalendarYear.year)))
+    years = range(local_date(first).year, local_date(last).year + 1)
+    return count, [y for y in years if y not in official]
 
 
 def backfill_clocks(session: Session, clocks: Clocks) -> int:

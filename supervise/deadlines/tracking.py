@@ -119,7 +119,9 @@ def extend_response(session: Session, clocks: Clocks, case, days: int, now: date
     )
 
 
-def recompute_for_year(session: Session, clocks: Clocks, year: int) -> list[tuple[CaseClock, datetime]]:
+def recompute_for_year(
+    session: Session, clocks: Clocks, year: int, now: datetime
+) -> list[tuple[CaseClock, datetime]]:
     """After a year's calendar changed: recompute every running clock whose span touches it.
 
     Returns (clock, old due moment) for each clock whose due moment moved or stopped being
@@ -134,8 +136,18 @@ def recompute_for_year(session: Session, clocks: Clocks, year: int) -> list[tupl
     changed = []
     for clock in session.scalars(stmt.order_by(CaseClock.id)):
         old_due, old_provisional = clock.due_at, clock.due_provisional
-        _apply_schedule(clock, clocks.schedule(clock.kind, clock.start_day, clock.days))
+        schedule = clocks.schedule(clock.kind, clock.start_day, clock.days)
+        # A milestone the new schedule puts back in the future is not reached any more (the
+        # escalations already made stay on record).
+        if clock.warned_at and schedule.warn_from and schedule.warn_from > now:
+            clock.warned_at = None
+        if clock.overdue_at and schedule.due_at + OVERDUE_AFTER > now:
+            clock.overdue_at = clock.level2_at = None
+        _apply_schedule(clock, schedule)
         if (clock.due_at, clock.due_provisional) != (old_due, old_provisional):
             _mirror_on_case(clock.case, clock)
+            if clock.kind in RESPONSE_KINDS:
+                clock.case.due_soon = clock.warned_at is not None and clock.overdue_at is None
+                clock.case.overdue = clock.overdue_at is not None
             changed.append((clock, old_due))
     return changed

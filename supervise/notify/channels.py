@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -128,7 +129,9 @@ class SmtpTransport:
     def send(self, mail: EmailMessage) -> None:
         with smtplib.SMTP(self.host, self.port, timeout=30) as smtp:
             if self.starttls:
-                smtp.starttls()
+                # smtplib's default context checks neither certificate nor host name: a man in the
+                # middle would get the login and every message. Verify both.
+                smtp.starttls(context=ssl.create_default_context())
             if self.username:
                 smtp.login(self.username, self.password)
             smtp.send_message(mail)

@@ -1,9 +1,10 @@
-"""Admin pages (/staff/admin): orgs, points, categories, users, the holiday calendar, settings, replies.
+"""Admin pages (/staff/admin): orgs, points, categories, users, the holiday calendar, settings, replies,
+and the outbox's dead letters.
 
 Every view is for admins only. An admin sees and edits the subtree of their own org (anything else
-is 404, as if it did not exist); the system-wide sections (categories, the calendar, settings) are
-for admins of a top-level org. Every POST is a CSRF-protected form, nothing changes on GET, and
-every change is one transaction together with its `admin_change` audit row.
+is 404, as if it did not exist); the system-wide sections (categories, the calendar, settings, dead
+letters) are for admins of a top-level org. Every POST is a CSRF-protected form, nothing changes on
+GET, and every change is one transaction together with its `admin_change` audit row.
 """
 
 from __future__ import annotations
@@ -28,19 +29,21 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from werkzeug.security import generate_password_hash
 
-from supervise.cases.models import Category
+from supervise.cases.models import Case, Category
 from supervise.dbtypes import utcnow
 from supervise.deadlines.calendar import local_date, parse_calendar_csv, rule_based_holidays
 from supervise.deadlines.models import CalendarDay, CalendarYear
-from supervise.deadlines.services import import_calendar_year, recompute_year
+from supervise.deadlines.services import import_calendar_year, provisional_deadlines, recompute_year
 from supervise.extensions import db
 from supervise.intake.models import Point, PointScan
 from supervise.intake.qr import point_url, qr_png, render_poster
+from supervise.notify.models import OutboxMessage
 from supervise.orgs.models import Org, OrgKind
 from supervise.orgs.services import create_org
+from supervise.queueing import enqueue_outbox
 from supervise.settings import DEADLINE_SETTINGS, Setting, deadline_settings, set_value
 from supervise.staff import audit
 from supervise.staff.auth import end_sessions, staff_required
@@ -60,8 +63,14 @@ ORG_KIND_LABELS = {
 CALENDAR_KIND_LABELS = {"holiday": "节假日（放假）", "workday": "调休上班"}
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
+# A shape check only (one @, a dot in the domain, no spaces): the mail server is the real judge.
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_EMAIL = 254  # RFC 5321's limit for a path, and the column's length
 MIN_PASSWORD = 10
 SCAN_DAYS = 30
+DEAD_LETTERS_SHOWN = 200
+# The drain re-enqueues pending rows every minute: one still pending after this is stuck somewhere.
+STALE_PENDING = timedelta(minutes=10)
 MAX_CALENDAR_CSV = 256 * 1024
 
 
@@ -174,7 +183,9 @@ def _no_store(response):
 @bp.get("/")
 @staff_required(Role.ADMIN)
 def index():
-    return render_template("staff/admin/index.html", system_admin=_is_system_admin())
+    system_admin = _is_system_admin()
+    provisional = provisional_deadlines(db.session) if system_admin else (0, [])
+    return render_template("staff/admin/index.html", system_admin=system_admin, provisional=provisional)
 
 
 # -- orgs -------------------------------------------------------------------------------------------
@@ -442,6 +453,18 @@ def _new_password() -> str:
     return secrets.token_urlsafe(12)
 
 
+def _email(errors: dict[str, str]) -> str | None:
+    """The optional e-mail address (escalations and reports go there); None when left empty."""
+    value = request.form.get("email", "").strip()
+    if not value:
+        return None
+    if len(value) > MAX_EMAIL:
+        errors["email"] = f"电子邮箱不能超过 {MAX_EMAIL} 个字符"
+    elif not EMAIL_RE.match(value):
+        errors["email"] = "请填写有效的电子邮箱，如 name@example.org"
+    return value
+
+
 @bp.get("/users")
 @staff_required(Role.ADMIN)
 def users(errors: dict[str, str] | None = None, status: int = 200):
@@ -473,6 +496,7 @@ def user_create():
         elif db.session.scalar(select(User.id).where(User.username == username)):
             errors["username"] = "该用户名已被使用"
     display_name = _text(errors, "display_name", "姓名", 100, required=False)
+    email = _email(errors)
     role = request.form.get("role", "")
     if role not in {r.value for r in Role}:
         errors["role"] = "请选择角色"
@@ -490,11 +514,13 @@ def user_create():
         password=password or _new_password(),
         display_name=display_name,
     )
+    user.email = email
     _changed(
         "user.create",
         target=username,
         org=org.code,
         role=role,
+        email=email,
         password="given" if request.form.get("password") else "generated",
     )
     db.session.commit()
@@ -546,10 +572,12 @@ def user_password(user_id: int):
 @bp.post("/users/<int:user_id>")
 @staff_required(Role.ADMIN)
 def user_update(user_id: int):
-    """Change a user's display name, role and org."""
+    """Change a user's display name, e-mail address, role and org."""
     user = _user_or_404(user_id)
     errors: dict[str, str] = {}
     display_name = _text(errors, "display_name", "姓名", 100, required=False) or user.display_name
+    # An empty field clears the address; a form without the field (an older page) leaves it alone.
+    email = _email(errors) if "email" in request.form else user.email
     role = request.form.get("role", "")
     if role not in {r.value for r in Role}:
         errors["role"] = "请选择角色"
@@ -562,12 +590,14 @@ def user_update(user_id: int):
     changes = {}
     if display_name != user.display_name:
         changes["display_name"] = [user.display_name, display_name]
+    if email != user.email:
+        changes["email"] = [user.email, email]
     if role != user.role:
         changes["role"] = [user.role, role]
     if org.id != user.org_id:
         changes["org"] = [user.org.code, org.code]
     if changes:
-        user.display_name, user.role, user.org = display_name, role, org
+        user.display_name, user.email, user.role, user.org = display_name, email, role, org
         _changed("user.update", target=user.username, changes=changes)
         db.session.commit()
     flash(f"账号 {user.username} 已保存")
@@ -741,6 +771,70 @@ def settings():
     else:
         flash("设置没有变化")
     return redirect(url_for("admin.settings"))
+
+
+# -- dead letters of the outbox (system-wide) -------------------------------------------------------
+
+
+@bp.get("/outbox")
+@staff_required(Role.ADMIN)
+@system_admin_required
+def outbox():
+    """Outbox rows that failed MAX_ATTEMPTS times: nobody is told unless an admin looks here.
+
+    System-wide because a row is not an org's (a case's notice may go to several orgs' staff)."""
+    rows = db.session.execute(
+        select(OutboxMessage, Case.tracking_no)
+        .outerjoin(Case, Case.id == OutboxMessage.case_id)
+        .where(OutboxMessage.status == "dead")
+        .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+        .limit(DEAD_LETTERS_SHOWN)
+    ).all()
+    dead_total = db.session.scalar(select(func.count(OutboxMessage.id)).where(OutboxMessage.status == "dead"))
+    stale_pending = db.session.scalar(
+        select(func.count(OutboxMessage.id)).where(
+            OutboxMessage.status == "pending", OutboxMessage.created_at < utcnow() - STALE_PENDING
+        )
+    )
+    return render_template(
+        "staff/admin/outbox.html",
+        rows=rows,
+        dead_total=dead_total,
+        shown_limit=DEAD_LETTERS_SHOWN,
+        stale_pending=stale_pending,
+        stale_minutes=int(STALE_PENDING.total_seconds() // 60),
+    )
+
+
+@bp.post("/outbox/<int:message_id>/retry")
+@staff_required(Role.ADMIN)
+@system_admin_required
+def outbox_retry(message_id: int):
+    message = db.session.get(OutboxMessage, message_id) or abort(404)
+    kind, channel, attempts, last_error = message.kind, message.channel, message.attempts, message.last_error
+    # Conditional, so two admins pressing "retry" at once (or a row retried meanwhile) reset it once.
+    reset = db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.status == "dead")
+        .values(status="pending", attempts=0)
+    )
+    if reset.rowcount != 1:
+        db.session.rollback()
+        flash(f"消息 {message_id} 已不在投递失败列表中", "error")
+        return redirect(url_for("admin.outbox"))
+    _changed(
+        "outbox.retry",
+        message=message_id,
+        kind=kind,
+        channel=channel,
+        attempts=attempts,
+        last_error=(last_error or "")[:200],
+    )
+    db.session.commit()
+    # After the commit, so the worker finds the row pending; if Redis is away the drain enqueues it.
+    enqueue_outbox([message_id])
+    flash(f"消息 {message_id} 已重新排队投递")
+    return redirect(url_for("admin.outbox"))
 
 
 # -- reply templates (常用回复) ---------------------------------------------------------------------

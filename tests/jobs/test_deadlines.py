@@ -512,3 +512,17 @@ def test_init_gives_open_cases_from_before_the_clocks_a_response_clock(app, demo
     assert backfill_clocks(db.session, clocks) == 0  # idempotent
     kinds = {c.kind: c.due_at for c in db.session.scalars(select(CaseClock))}
     assert kinds["response"] == due and "stage" in kinds
+
+
+def test_admins_are_warned_of_provisional_deadlines(app, demo, no_official_2027, client):
+    from supervise.deadlines.calendar import parse_calendar_csv
+
+    with time_machine.travel(at(2026, 12, 20), tick=False):
+        file_case()
+    from tests.web.test_admin import login
+
+    login(client, "demo-admin")
+    page = client.get("/staff/admin/").get_data(as_text=True)
+    assert "1 个在办期限按规则推算" in page and "2027 年节假日安排尚未导入" in page  # the response clock
+    import_calendar_year(2027, parse_calendar_csv(CSV_2027), source="import")
+    assert "provisional-warning" not in client.get("/staff/admin/").get_data(as_text=True)

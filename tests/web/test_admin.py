@@ -522,3 +522,152 @@ def test_reply_templates_create_edit_delete(client, admin):
     assert admin(f"/staff/admin/templates/{row.id}/delete").status_code == 302
     db.session.expire_all()
     assert db.session.get(ReplyTemplate, row.id) is None and changes("template.delete")
+
+
+# -- e-mail addresses of staff ----------------------------------------------------------------------------
+
+
+def test_users_email_is_optional_checked_shown_and_changed(client, admin):
+    town = org("demo-town-1")
+    created = admin(
+        "/staff/admin/users", username="zhao.liu", org=town.id, role="supervisor", email=" zl@example.org "
+    )
+    assert created.status_code == 200 and user("zhao.liu").email == "zl@example.org"
+    assert changes("user.create")[0].detail["email"] == "zl@example.org"
+    assert admin("/staff/admin/users", username="no.mail", org=town.id, role="handler").status_code == 200
+    assert user("no.mail").email is None
+
+    for bad in ("not-an-address", "a@b", "two@@example.org", "with space@example.org", "x" * 250 + "@a.cn"):
+        refused = admin("/staff/admin/users", username="bad.mail", org=town.id, role="handler", email=bad)
+        assert refused.status_code == 422 and "电子邮箱" in refused.get_data(as_text=True), bad
+    assert user("bad.mail") is None
+
+    page = client.get("/staff/admin/users").get_data(as_text=True)
+    assert 'value="zl@example.org"' in page and 'id="email"' in page
+
+    account = user("zhao.liu")
+    base = {"display_name": "", "role": "supervisor", "org": town.id}
+    assert admin(f"/staff/admin/users/{account.id}", **base, email="lead@example.org").status_code == 302
+    db.session.expire_all()
+    assert user("zhao.liu").email == "lead@example.org"
+    assert changes("user.update")[0].detail["changes"] == {"email": ["zl@example.org", "lead@example.org"]}
+    # A bad address is refused and changes nothing; a form without the field leaves it alone.
+    admin(f"/staff/admin/users/{account.id}", **base, email="nope")
+    admin(f"/staff/admin/users/{account.id}", **base)
+    db.session.expire_all()
+    assert user("zhao.liu").email == "lead@example.org" and len(changes("user.update")) == 1
+    # An empty field clears it.
+    admin(f"/staff/admin/users/{account.id}", **base, email="")
+    db.session.expire_all()
+    assert user("zhao.liu").email is None
+
+
+def test_demo_users_have_example_addresses_and_a_rerun_changes_nothing(app, demo):
+    from supervise.demo import load_demo
+
+    emails = dict(db.session.execute(select(User.username, User.email)).all())
+    assert emails["demo-supervisor"] == "demo-supervisor@example.org"
+    assert all(e == f"{u}@example.org" for u, e in emails.items())
+    user("demo-intake").email = "intake@county.example"
+    db.session.commit()
+    load_demo(sample_cases=False)
+    db.session.expire_all()
+    assert user("demo-intake").email == "intake@county.example"
+    assert user("demo-handler").email == "demo-handler@example.org"
+
+
+# -- dead letters of the outbox ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dead_letter(app, demo):
+    """A case whose "new case" notice died after MAX_ATTEMPTS, and a pending row 20 minutes old."""
+    from supervise.cases.models import Case
+    from supervise.notify import outbox
+    from supervise.notify.models import OutboxMessage
+    from supervise.queueing import redis_connection
+    from tests.conftest import VALID_SUBMISSION
+
+    submitted = app.test_client().post("/api/v1/cases", json=VALID_SUBMISSION)
+    assert submitted.status_code == 201
+    case = db.session.scalar(select(Case).where(Case.tracking_no == submitted.get_json()["tracking_no"]))
+    notice = {"kind": "case_received", "channel": "inapp", "case": case}
+    dead, stuck = (
+        outbox.queue_message(
+            db.session, **notice, payload={"org_id": org("demo-county").id, "role": "intake"}
+        )
+        for _ in range(2)
+    )
+    db.session.flush()
+    dead.status, dead.attempts, dead.last_error = "dead", outbox.MAX_ATTEMPTS, "ConnectionError: gateway down"
+    stuck.created_at = utcnow() - timedelta(minutes=20)
+    db.session.commit()
+    # Only what the retry enqueues is in Redis from here on.
+    db.session.execute(
+        OutboxMessage.__table__.update()
+        .where(OutboxMessage.id.not_in([dead.id, stuck.id]))
+        .values(status="delivered")
+    )
+    db.session.commit()
+    redis_connection(app).flushdb()
+    return {"id": dead.id, "stuck": stuck.id, "tracking_no": case.tracking_no}
+
+
+def test_dead_letters_are_listed_and_a_retry_is_delivered_by_a_worker(app, client, admin, dead_letter):
+    from rq import Queue, SimpleWorker
+
+    from supervise.notify.models import Notification, OutboxMessage
+    from supervise.queueing import redis_connection
+
+    assert 'href="/staff/admin/outbox"' in client.get("/staff/admin/").get_data(as_text=True)
+    page = client.get("/staff/admin/outbox")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "style=" not in html and "<script" not in html
+    assert dead_letter["tracking_no"] in html and "ConnectionError: gateway down" in html
+    assert f'action="/staff/admin/outbox/{dead_letter["id"]}/retry"' in html
+    assert 'id="stale-pending"' in html and "另有 1 条消息等待投递已超过 10 分钟" in html
+    assert f"/staff/admin/outbox/{dead_letter['stuck']}/retry" not in html  # pending: not a dead letter
+
+    retried = admin(f"/staff/admin/outbox/{dead_letter['id']}/retry")
+    assert retried.status_code == 302 and retried.headers["Location"].endswith("/staff/admin/outbox")
+    db.session.expire_all()
+    row = db.session.get(OutboxMessage, dead_letter["id"])
+    assert (row.status, row.attempts) == ("pending", 0)
+    (entry,) = changes("outbox.retry")
+    assert entry.detail["message"] == row.id and entry.detail["attempts"] == 5
+    conn = redis_connection(app)
+    assert Queue("default", connection=conn).job_ids == [f"outbox-{row.id}"]
+
+    SimpleWorker(["default"], connection=conn).work(burst=True)
+    db.session.expire_all()
+    row = db.session.get(OutboxMessage, dead_letter["id"])
+    assert (row.status, row.attempts) == ("delivered", 1)
+    notified = db.session.scalars(select(Notification.user_id).where(Notification.outbox_id == row.id)).all()
+    assert notified == [user("demo-intake").id]
+    assert "没有投递失败的消息" in client.get("/staff/admin/outbox").get_data(as_text=True)
+
+    # Retrying what is no longer dead changes nothing; an unknown row is a 404.
+    again = admin(f"/staff/admin/outbox/{dead_letter['id']}/retry")
+    assert again.status_code == 302 and len(changes("outbox.retry")) == 1
+    assert db.session.get(OutboxMessage, dead_letter["id"]).status == "delivered"
+    assert admin("/staff/admin/outbox/999999/retry").status_code == 404
+
+
+def test_dead_letters_are_for_system_admins_only(app, client, admin, dead_letter):
+    from supervise.notify.models import OutboxMessage
+
+    retry_url = f"/staff/admin/outbox/{dead_letter['id']}/retry"
+    assert client.post(retry_url).status_code == 400  # a system admin, but no CSRF token
+    create_user(db.session, username="town-admin", org=org("demo-town-1"), role="admin", password=PASSWORD)
+    db.session.commit()
+    for username in ("town-admin", "demo-supervisor"):
+        other = app.test_client()
+        token = login(other, username)
+        assert other.get("/staff/admin/outbox").status_code == 403, username
+        assert other.post(retry_url, data={"csrf_token": token}).status_code == 403, username
+    town_admin = app.test_client()
+    login(town_admin, "town-admin")
+    assert 'href="/staff/admin/outbox"' not in town_admin.get("/staff/admin/").get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(OutboxMessage, dead_letter["id"]).status == "dead"
+    assert changes("outbox.retry") == []
