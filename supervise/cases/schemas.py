@@ -221,6 +221,23 @@ class CaseSummarySchema(Schema):
     rating = fields.String(allow_none=True)
 
 
+class ClockSchema(Schema):
+    kind = fields.String(metadata={"description": "response | reopened | extension | stage | ack | rating"})
+    label = fields.String()
+    started_at = fields.DateTime()
+    due_at = fields.DateTime()
+    due_date = fields.Date(metadata={"description": "the due day in Asia/Shanghai"})
+    due_provisional = fields.Boolean()
+    warned_at = fields.DateTime(allow_none=True)
+    overdue_at = fields.DateTime(allow_none=True, metadata={"description": "also the level-1 escalation"})
+    level2_at = fields.DateTime(allow_none=True)
+    level = fields.Integer(metadata={"description": "escalation level reached: 0, 1 or 2"})
+    met_at = fields.DateTime(allow_none=True)
+    outcome = fields.String(allow_none=True, metadata={"description": "met | ended | extended"})
+    late = fields.Boolean(allow_none=True, metadata={"description": "stopped after the due moment"})
+    working_days_left = fields.Integer(allow_none=True, metadata={"description": "while running"})
+
+
 class CaseDetailSchema(CaseSummarySchema):
     content = fields.String()
     occurred_at = fields.Date(allow_none=True)
@@ -232,6 +249,7 @@ class CaseDetailSchema(CaseSummarySchema):
     reporter = fields.Nested(ReporterSchema, allow_none=True)
     attachments = fields.List(fields.Nested(AttachmentSchema))
     events = fields.List(fields.Nested(StaffEventSchema))
+    clocks = fields.List(fields.Nested(ClockSchema), metadata={"description": "every deadline, oldest first"})
     allowed_actions = fields.List(fields.String())
 
 

@@ -30,7 +30,8 @@ from supervise.dbtypes import dialect_insert, utcnow
 from supervise.deadlines import tracking
 from supervise.deadlines.calendar import get_calendar, local_date
 from supervise.deadlines.clocks import Clocks, DeadlinePolicy
-from supervise.deadlines.models import ClockKind
+from supervise.deadlines.models import CaseClock, ClockKind
+from supervise.deadlines.sweep import CLOCK_LABELS
 from supervise.errors import InvalidInput, NotFound, StaleVersion
 from supervise.extensions import db
 from supervise.i18n import N_
@@ -389,6 +390,31 @@ def perform_action(tracking_no: str, actor: Actor, args: dict[str, Any], now: da
     return case
 
 
+def deadline_chip(days_left: int, *, late: bool, soon: bool) -> dict[str, str]:
+    """How a running deadline reads on a chip: 剩 N 个工作日 / 今日到期 / 超期 N 个工作日.
+
+    `tone` is the chip's colour class: overdue, soon or normal.
+    """
+    if late:
+        # Late from 00:00:00 after the due day; on a holiday or weekend right after it no working
+        # day has been lost yet, so there is no count to give.
+        return {"text": f"超期 {-days_left} 个工作日" if days_left < 0 else "已超期", "tone": "overdue"}
+    if days_left <= 0:
+        return {"text": "今日到期", "tone": "soon"}
+    return {"text": f"剩 {days_left} 个工作日", "tone": "soon" if soon else "normal"}
+
+
+def _running_chip(clocks: Clocks, due_at: datetime, now: datetime) -> dict[str, str]:
+    # Read from the clock, not the sweep's flags: the chip states a number of days, and the flags
+    # lag by up to a sweep interval (a chip must never say "剩 -1") or, after a calendar import
+    # moved a due day, may describe the old one.
+    return deadline_chip(
+        clocks.working_days_left(due_at, now),
+        late=clocks.is_overdue(due_at, now),
+        soon=clocks.is_due_soon(due_at, now),
+    )
+
+
 def _deadline_flags(case: Case, clocks: Clocks, now: datetime) -> dict[str, Any]:
     """Days left are counted now; the flags are the sweep's, as the 已超期 / 即将超期 tabs use them."""
     open_ = case.status in OPEN_STATES
@@ -396,7 +422,39 @@ def _deadline_flags(case: Case, clocks: Clocks, now: datetime) -> dict[str, Any]
         "working_days_left": clocks.working_days_left(case.response_due_at, now),
         "overdue": open_ and case.overdue,
         "due_soon": open_ and case.due_soon and not case.overdue,
+        # Only an open case has a deadline running; a finished one shows its status instead.
+        "due_chip": _running_chip(clocks, case.response_due_at, now) if open_ else None,
     }
+
+
+def clock_views(case: Case, clocks: Clocks, now: datetime) -> list[dict[str, Any]]:
+    """Every deadline the case has had (the 期限 section and the API's `clocks`), oldest first."""
+    rows = db.session.scalars(
+        select(CaseClock).where(CaseClock.case_id == case.id).order_by(CaseClock.started_at, CaseClock.id)
+    )
+    views = []
+    for clock in rows:
+        running = clock.met_at is None
+        views.append(
+            {
+                "kind": clock.kind,
+                "label": CLOCK_LABELS.get(clock.kind, clock.kind),
+                "started_at": clock.started_at,
+                "due_at": clock.due_at,
+                "due_date": local_date(clock.due_at),
+                "due_provisional": clock.due_provisional,
+                "warned_at": clock.warned_at,
+                "overdue_at": clock.overdue_at,
+                "level2_at": clock.level2_at,
+                "level": clock.level,
+                "met_at": clock.met_at,
+                "outcome": clock.outcome,
+                "late": clock.met_late,
+                "working_days_left": clocks.working_days_left(clock.due_at, now) if running else None,
+                "chip": _running_chip(clocks, clock.due_at, now) if running else None,
+            }
+        )
+    return views
 
 
 def summary_view(case: Case, clocks: Clocks, now: datetime) -> dict[str, Any]:
@@ -435,8 +493,12 @@ def detail_view(case: Case, actor: Actor, now: datetime | None = None) -> dict[s
             "phone": mask_phone(box.open(case.reporter_phone_enc)),
             "masked": True,
         }
+    clock_list = clock_views(case, ctx.clocks, ctx.now)
+    stage = [c for c in clock_list if c["kind"] == ClockKind.STAGE and c["met_at"] is None]
     return {
         **summary_view(case, ctx.clocks, ctx.now),
+        "clocks": clock_list,
+        "stage_chip": stage[-1]["chip"] if stage else None,
         "content": case.content,
         "occurred_at": case.occurred_on,
         "location": case.location,

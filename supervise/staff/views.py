@@ -23,9 +23,11 @@ from marshmallow import ValidationError
 from sqlalchemy import func, select
 
 from supervise.cases import services
+from supervise.cases.models import Case
 from supervise.cases.queries import QUEUES, Filters, queue_counts, queue_page
 from supervise.cases.schemas import ActionSchema, QueueArgsSchema
 from supervise.cases.workflow import Actor
+from supervise.deadlines.escalations import escalation_page, open_escalation_count
 from supervise.errors import Conflict, DomainError, InvalidInput
 from supervise.extensions import db, limiter
 from supervise.intake.files import signed_url
@@ -68,8 +70,12 @@ def _staff_header():
             Notification.user_id == current_user.id, Notification.read_at.is_(None)
         )
     )
+    open_escalations = None
+    if current_user.role in (Role.SUPERVISOR, Role.ADMIN):
+        open_escalations = open_escalation_count(db.session, actor())
     return {
         "unread_notifications": unread,
+        "open_escalations": open_escalations,
         "role_labels": ROLE_LABELS,
         "has_admin": "admin" in current_app.blueprints,
     }
@@ -223,7 +229,6 @@ def _case_page(ref: str, status: int = 200, identity=None, errors=None):
     me = actor()
     case = services.case_for_actor(ref, me)
     view = services.detail_view(case, me)
-    ctx = services.make_context()
     return (
         render_template(
             "staff/case.html",
@@ -244,9 +249,6 @@ def _case_page(ref: str, status: int = 200, identity=None, errors=None):
             templates=db.session.scalars(
                 select(ReplyTemplate).where(ReplyTemplate.org_id == case.org_id).order_by(ReplyTemplate.title)
             ).all(),
-            stage_days_left=ctx.clocks.working_days_left(case.stage_due_at, ctx.now)
-            if case.stage_due_at
-            else None,
         ),
         status,
     )
@@ -298,6 +300,24 @@ def identity(ref: str):
     return _case_page(ref, identity=shown)
 
 
+# -- the escalation inbox (督办) ----------------------------------------------------------------------
+
+
+@bp.get("/escalations")
+@staff_required(Role.SUPERVISOR, Role.ADMIN)
+def escalations():
+    """督办: escalations addressed to the user's org subtree; unresolved only unless ?all=1."""
+    show_all = request.args.get("all") == "1"
+    rows, next_cursor = escalation_page(
+        db.session,
+        actor(),
+        open_only=not show_all,
+        cursor=request.args.get("cursor") or None,
+        limit=current_app.config["PAGE_SIZE"],
+    )
+    return render_template("staff/escalations.html", rows=rows, next_cursor=next_cursor, show_all=show_all)
+
+
 # -- notifications and the audit log ---------------------------------------------------------------
 
 
@@ -333,8 +353,6 @@ def notifications_read():
 @staff_required(Role.ADMIN, Role.SUPERVISOR)
 def audit_log():
     """Staff actions, sign-ins and identity views; supervisors see their subtree's people and cases."""
-    from supervise.cases.models import Case
-
     stmt = select(AuditEntry).order_by(AuditEntry.id.desc())
     me = actor()
     subtree = select(Org.id).where(Org.path.startswith(me.org_path, autoescape=True))

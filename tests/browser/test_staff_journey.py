@@ -82,3 +82,43 @@ def test_intake_handler_supervisor_and_the_citizen_sees_it(app, client, demo, li
     for page in (intake, handler, supervisor):
         assert page.errors == []
     assert re.match(r"MS\d{4}-\d{6}", ref)
+
+
+def test_deadline_chips_and_the_escalation_inbox(app, client, demo, live_server, desk, monkeypatch):
+    """An overdue, escalated case as a county supervisor sees it: coloured chips, the 期限 table,
+    the 督办 inbox and its count in the nav (screenshots 8–9)."""
+    from datetime import UTC, datetime, time
+
+    from supervise.cases import services
+    from supervise.deadlines.calendar import SHANGHAI, local_date
+    from supervise.deadlines.services import run_sweep
+
+    now = datetime(2025, 3, 3, 10, 0, tzinfo=SHANGHAI).astimezone(UTC)  # a Monday
+    monkeypatch.setattr(services, "utcnow", lambda: now)  # the live server runs in this process
+    ref = client.post("/api/v1/cases", json=VALID_SUBMISSION).get_json()["tracking_no"]
+    due = services.make_context().clocks.calendar.add_working_days(local_date(now), 15).day
+    late = services.make_context().clocks.calendar.add_working_days(due, 2).day
+    now = datetime.combine(late, time(11), tzinfo=SHANGHAI).astimezone(UTC)
+    run_sweep(now)
+
+    supervisor = desk(live_server, "demo-supervisor")
+    assert supervisor.inner_text("#nav-escalations .badge") == "3"  # stage 1 and 2, response 1
+    supervisor.goto(f"{live_server}/staff/?queue=escalated")
+    row = supervisor.locator("table.queue tbody tr", has_text=ref)
+    overdue = row.locator(".chip.due.overdue")
+    assert overdue.inner_text() == "超期 2 个工作日"
+    # Red with white text, and the level-2 escalation chip solid dark red: a visible difference.
+    assert overdue.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(179, 18, 15)"
+    assert row.locator(".chip.escalated").inner_text() == "督办·二级"
+    assert (
+        row.locator(".chip.escalated").evaluate("e => getComputedStyle(e).backgroundColor")
+        == "rgb(107, 10, 8)"
+    )
+    shot(supervisor, "8-escalated-queue")
+
+    supervisor.click(f"text={ref}")
+    assert supervisor.locator('#clocks tr[data-kind="response"] .chip.due').inner_text() == "超期 2 个工作日"
+    supervisor.click("#nav-escalations")
+    assert supervisor.locator("#escalations tbody tr").count() == 3
+    shot(supervisor, "9-escalation-inbox")
+    assert supervisor.errors == []
