@@ -44,12 +44,19 @@ def enqueue_outbox(ids: list[int]) -> None:
 
     try:
         q = queue("default")
-        for message_id in ids:
-            q.enqueue(
-                "workers.jobs.deliver_outbox_message",
-                message_id,
-                job_id=job_id(message_id),
-                retry=DELIVERY_RETRY,
+        # One pipeline per thousand jobs: a sweep that escalates ten thousand cases must not wait
+        # for sixty thousand Redis round trips.
+        for start in range(0, len(ids), 1000):
+            q.enqueue_many(
+                [
+                    Queue.prepare_data(
+                        "workers.jobs.deliver_outbox_message",
+                        (message_id,),
+                        job_id=job_id(message_id),
+                        retry=DELIVERY_RETRY,
+                    )
+                    for message_id in ids[start : start + 1000]
+                ]
             )
     except Exception as exc:
         if current_app.config.get("REDIS_EMBEDDED"):

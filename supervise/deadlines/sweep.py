@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Boolean, SmallInteger, bindparam, func, select, text, update
 from sqlalchemy import case as sql_case
-from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from supervise.cases.models import Case, Event
@@ -46,7 +46,6 @@ CLOCK_LABELS = {
     "rating": "评价期限",
 }
 BATCH_SIZE = 1000
-_INSERT_CHUNK = 500  # rows per multi-row INSERT: under SQLite's and PostgreSQL's parameter limits
 
 
 @dataclass
@@ -71,6 +70,12 @@ class SweepResult:
         ]
 
 
+@dataclass(frozen=True)
+class _OrgRef:
+    parent_id: int | None
+    name: str
+
+
 @dataclass
 class _Batch:
     """What one batch writes, gathered first and written set-wise."""
@@ -87,7 +92,11 @@ class _Batch:
 
 def sweep(session: Session, clocks: Clocks, now: datetime, *, batch_size: int = BATCH_SIZE) -> SweepResult:
     """Process every clock due by `now`, one committed batch at a time."""
-    orgs = {o.id: o for o in session.scalars(select(Org))}
+    # Plain tuples, not ORM objects: those would expire at each batch's commit and reload one by one.
+    orgs = {
+        row.id: _OrgRef(row.parent_id, row.name)
+        for row in session.execute(select(Org.id, Org.parent_id, Org.name))
+    }
     result = SweepResult()
     while True:
         claimed = _sweep_batch(session, clocks, now, orgs, result, batch_size)
@@ -119,13 +128,16 @@ def _claim(session: Session, now: datetime, batch_size: int):
         .where(CaseClock.next_check_at.is_not(None), CaseClock.next_check_at <= now)
         .order_by(CaseClock.next_check_at)
         .limit(batch_size)
-        .with_for_update(of=CaseClock, skip_locked=True)
+        # The case rows too: a staff action locks its case before the case's clocks, so a sweep
+        # holding a clock and waiting for that case would deadlock with it. Skipped rows are
+        # still due: the next batch or the next run takes them.
+        .with_for_update(of=[CaseClock.__table__, Case.__table__], skip_locked=True)
     )
     return session.execute(stmt).all()
 
 
 def _sweep_batch(
-    session: Session, clocks: Clocks, now: datetime, orgs: dict[int, Org], result: SweepResult, size: int
+    session: Session, clocks: Clocks, now: datetime, orgs: dict[int, _OrgRef], result: SweepResult, size: int
 ) -> int:
     rows = _claim(session, now, size)
     batch = _Batch()
@@ -138,13 +150,13 @@ def _sweep_batch(
     return len(rows)
 
 
-def _above(orgs: dict[int, Org], org_id: int) -> int:
+def _above(orgs: dict[int, _OrgRef], org_id: int) -> int:
     """The org escalation goes to: the parent, or the org itself at the top of the tree."""
     parent = orgs[org_id].parent_id if org_id in orgs else None
     return parent if parent is not None else org_id
 
 
-def _examine(row, now: datetime, orgs: dict[int, Org], batch: _Batch, result: SweepResult) -> None:
+def _examine(row, now: datetime, orgs: dict[int, _OrgRef], batch: _Batch, result: SweepResult) -> None:
     kind = ClockKind(row.kind)
     if kind == ClockKind.RATING:
         batch.rating_expired.append(row.id)
@@ -242,58 +254,72 @@ def _examine(row, now: datetime, orgs: dict[int, Org], batch: _Batch, result: Sw
     result.cases.add(row.case_id)
 
 
-def _chunks(rows: list[dict[str, Any]]):
-    for i in range(0, len(rows), _INSERT_CHUNK):
-        yield rows[i : i + _INSERT_CHUNK]
-
-
 def _write(session: Session, batch: _Batch, result: SweepResult) -> None:
+    # Executemany statements throughout: SQLAlchemy caches them and sends the rows as multi-row
+    # VALUES ("insertmanyvalues"), RETURNING included.
     if batch.clocks:
-        session.execute(update(CaseClock), batch.clocks)  # executemany by primary key
-    for chunk in _chunks(batch.escalations):
-        inserted = session.execute(
-            dialect_insert(session, Escalation)
-            .values(chunk)
+        session.execute(update(CaseClock), batch.clocks)  # by primary key
+    if batch.escalations:
+        stmt = (
+            dialect_insert(session, Escalation.__table__)
             .on_conflict_do_nothing(index_elements=["clock_id", "level"])
-            .returning(Escalation.level)
-        ).scalars()
-        for level in inserted:
+            .returning(Escalation.__table__.c.level)
+        )
+        for level in session.execute(stmt, batch.escalations).scalars():
             if level == 1:
                 result.level1 += 1
             else:
                 result.level2 += 1
-    for chunk in _chunks(batch.events):
-        session.execute(Event.__table__.insert(), chunk)
+    if batch.events:
+        session.execute(Event.__table__.insert(), batch.events)
     new_ids: list[int] = []
-    for chunk in _chunks(batch.outbox):
-        new_ids += session.execute(
-            dialect_insert(session, OutboxMessage)
-            .values(chunk)
+    if batch.outbox:
+        stmt = (
+            dialect_insert(session, OutboxMessage.__table__)
             .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(OutboxMessage.id)
-        ).scalars()
+            .returning(OutboxMessage.__table__.c.id)
+        )
+        new_ids = list(session.execute(stmt, batch.outbox).scalars())
     result.notifications += len(new_ids)
     enqueue_after_commit(session, new_ids)
-    # Flags and levels without touching the case's version: staff editing the case meanwhile
-    # must not get "someone else changed this case" because a deadline passed.
-    cases = Case.__table__
-    if batch.due_soon_cases:
-        session.execute(update(cases).where(cases.c.id.in_(batch.due_soon_cases)).values(due_soon=True))
-    if batch.overdue_cases:
-        session.execute(
-            update(cases).where(cases.c.id.in_(batch.overdue_cases)).values(overdue=True, due_soon=False)
+    _flag_cases(session, batch)
+
+
+def _flag_cases(session: Session, batch: _Batch) -> None:
+    """One UPDATE per case, setting flags and level together, without touching its version: staff
+    editing the case meanwhile must not get "someone else changed this case" because a deadline
+    passed. NULL leaves a flag as it is; the level only ever rises."""
+    changes: dict[int, dict[str, Any]] = {}
+
+    def change(case_id: int) -> dict[str, Any]:
+        return changes.setdefault(
+            case_id, {"b_id": case_id, "b_due_soon": None, "b_overdue": None, "b_level": 0}
         )
+
+    for case_id in batch.due_soon_cases:
+        change(case_id)["b_due_soon"] = True
+    for case_id in batch.overdue_cases:
+        change(case_id).update(b_overdue=True, b_due_soon=False)
     for level, ids in batch.level_cases.items():
-        if ids:
-            session.execute(
-                update(cases)
-                .where(cases.c.id.in_(ids))
-                .values(
-                    escalation_level=sql_case(
-                        (cases.c.escalation_level < level, level), else_=cases.c.escalation_level
-                    )
-                )
-            )
+        for case_id in ids:
+            row = change(case_id)
+            row["b_level"] = max(row["b_level"], level)
+    if not changes:
+        return
+    cases = Case.__table__
+    level = bindparam("b_level", type_=SmallInteger)
+    session.execute(
+        update(cases)
+        .where(cases.c.id == bindparam("b_id"))
+        .values(
+            due_soon=func.coalesce(bindparam("b_due_soon", type_=Boolean), cases.c.due_soon),
+            overdue=func.coalesce(bindparam("b_overdue", type_=Boolean), cases.c.overdue),
+            escalation_level=sql_case(
+                (cases.c.escalation_level < level, level), else_=cases.c.escalation_level
+            ),
+        ),
+        sorted(changes.values(), key=lambda r: r["b_id"]),  # a stable lock order between sweeps
+    )
 
 
 def _close_unrated(
