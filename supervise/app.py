@@ -45,6 +45,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from supervise.api.base import register_error_handlers
     from supervise.cases.schemas import SubmitSchema
     from supervise.intake import files, views
+    from supervise.reports import models as _report_models  # noqa: F401  (registers the tables)
     from supervise.staff import admin as staff_admin
     from supervise.staff import views as staff_views
 

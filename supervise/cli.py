@@ -207,6 +207,10 @@ def cron() -> None:
 
     from supervise.queueing import redis_connection
 
+    # RQ reads cron strings in the process's local time; the weekly report's "Mondays 08:00" is
+    # Asia/Shanghai's (DESIGN.md §6), whatever the server's zone.
+    os.environ["TZ"] = "Asia/Shanghai"
+    time.tzset()
     app = current_app._get_current_object()
     _redis_for_command(app)
     scheduler = CronScheduler(connection=redis_connection(app))
@@ -353,6 +357,54 @@ def sweep(now_text: str | None) -> None:
     result = run_sweep(now)
     for line in result.lines():
         click.echo(line)
+
+
+# -- reports -------------------------------------------------------------------------------------------
+
+
+@main.group()
+def report() -> None:
+    """Reports (每周超期件通报)."""
+
+
+@report.command("weekly")
+@click.option("--week", "week_text", required=True, help="ISO week, e.g. 2026-W47")
+@click.option(
+    "--org", "org_code", default=None, help="org code: that org's subtree (default: the whole tree)"
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["html", "xlsx", "csv"]), default="html", show_default=True
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--rebuild", is_flag=True, help="build a new version even if the week has one (the old one stays)"
+)
+@with_appcontext
+def report_weekly(week_text: str, org_code: str | None, fmt: str, output: Path, rebuild: bool) -> None:
+    """Write a week's report; it is built and stored first if the week has none yet."""
+    from supervise.errors import DomainError
+    from supervise.orgs.services import get_org_by_code
+    from supervise.reports import export, services
+    from supervise.reports.weekly import Week, view_for
+
+    try:
+        week = Week.parse(week_text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--week") from exc
+    org = None
+    if org_code:
+        org = get_org_by_code(db.session, org_code)
+        if org is None:
+            raise click.BadParameter(f"no org with code {org_code!r}", param_hint="--org")
+    try:
+        stored = services.build(week, reason="supervise report weekly --rebuild") if rebuild else None
+        stored = stored or services.get_or_build(week)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    view = view_for(stored.data, org.id if org else None)
+    content = {"html": export.to_html, "xlsx": export.to_xlsx, "csv": export.to_csv}[fmt](view)
+    output.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    click.echo(f"{week.label} (version {stored.version}) → {output}")
 
 
 main.add_command(qr_group)

@@ -69,6 +69,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "ACK_DAYS": 15,
         "LEVEL2_DAYS": 5,
         "MAX_EXTENSIONS": 1,
+        "ON_TIME_RATE_TARGET": 92,  # percent
+        "SATISFACTION_RATE_TARGET": 85,
         "PAGE_SIZE": 50,
         "PASSWORD_HASH_METHOD": "scrypt",
         # Abuse limits (Flask-Limiter syntax); failures are wrong access codes / unknown numbers.

@@ -23,6 +23,9 @@ DEADLINE_SETTINGS: dict[str, tuple[str, int, int]] = {
     "ACK_DAYS": ("实名举报受理告知期限（工作日）", 1, 60),
     "LEVEL2_DAYS": ("超期后升级为二级督办（工作日）", 1, 30),
     "MAX_EXTENSIONS": ("每件最多延期次数", 0, 10),
+    # 每周通报: orgs below these rates are flagged, as county bulletins do.
+    "ON_TIME_RATE_TARGET": ("通报线：按期答复率（%）", 0, 100),
+    "SATISFACTION_RATE_TARGET": ("通报线：满意率（%）", 0, 100),
 }
 
 

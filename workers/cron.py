@@ -5,8 +5,12 @@ RQ's cron has no leader lock: run exactly one `supervise cron` process.
 
 from rq import cron
 
-from workers.jobs import drain_outbox, sweep_deadlines
+from workers.jobs import build_weekly_reports, drain_outbox, sweep_deadlines
 
 cron.register(drain_outbox, "default", interval=60)
 # The sweep catches up by itself (it handles every clock due by now), so a missed run loses nothing.
 cron.register(sweep_deadlines, "sweeps", interval=300)
+# Mondays 08:00 Asia/Shanghai (`supervise cron` runs in that zone), for the week before. The
+# hourly run catches up a Monday the scheduler missed; the job claims each week once.
+cron.register(build_weekly_reports, "reports", cron="0 8 * * 1", name="weekly-report")
+cron.register(build_weekly_reports, "reports", interval=3600, name="weekly-report-catch-up")

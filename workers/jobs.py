@@ -29,3 +29,11 @@ def sweep_deadlines() -> dict[str, int]:
 
     result = run_sweep()
     return {"warned": result.warned, "level1": result.level1, "level2": result.level2}
+
+
+@job
+def build_weekly_reports() -> list[str]:
+    """每周超期件通报: build and mail every ended week that has no report yet (catching up)."""
+    from supervise.reports.services import run_weekly
+
+    return run_weekly()

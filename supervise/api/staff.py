@@ -1,10 +1,11 @@
-"""Staff endpoints: queues, one case, actions. Bearer token (or, later, the staff session)."""
+"""Staff endpoints: queues, one case, actions, the weekly report. Bearer token or the staff session."""
 
 from __future__ import annotations
 
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import Schema, fields
 
 from supervise.cases import services
 from supervise.cases.queries import Filters, page_payload, queue_page
@@ -16,6 +17,7 @@ from supervise.cases.schemas import (
     QueueArgsSchema,
     RevealSchema,
 )
+from supervise.errors import InvalidInput
 from supervise.extensions import db
 from supervise.staff.auth import current_actor
 from supervise.staff.identity import reveal_identity
@@ -69,3 +71,29 @@ class CaseIdentity(MethodView):
         reason that goes into the audit log with the viewing."""
         actor = current_actor()
         return reveal_identity(actor, services.case_for_actor(ref, actor), args["reason"])
+
+
+class WeeklyReportArgs(Schema):
+    week = fields.String(
+        load_default=None, metadata={"description": "ISO week, e.g. 2026-W47; default: the last full week"}
+    )
+    org = fields.String(load_default=None, metadata={"description": "an org code in your subtree"})
+
+
+@blp.route("/reports/weekly")
+class WeeklyReportJson(MethodView):
+    @blp.arguments(WeeklyReportArgs, location="query")
+    @blp.response(200)
+    def get(self, args):
+        """每周超期件通报 as JSON: the stored figures of your subtree (supervisors: or an org in it)."""
+        from supervise.reports.services import report_view
+        from supervise.reports.weekly import Week
+
+        actor = current_actor()
+        try:
+            week = (
+                Week.parse(args["week"]) if args["week"] else Week.last_complete(services.make_context().now)
+            )
+        except ValueError as exc:
+            raise InvalidInput(str(exc), {"week": [str(exc)]}) from exc
+        return report_view(week, actor, args["org"])

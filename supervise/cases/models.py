@@ -95,6 +95,14 @@ class Case(db.Model):
         *_partial_queue_indexes("escalated", ESCALATED_SQL),
         *_partial_queue_indexes("overdue", OVERDUE_SQL),
         *_partial_queue_indexes("due_soon", DUE_SOON_SQL),
+        # The weekly report counts by date range (reports/weekly.py).
+        Index("ix_cases_received_at", "received_at"),
+        Index(
+            "ix_cases_rated_at",
+            "rated_at",
+            postgresql_where=text("rated_at IS NOT NULL"),
+            sqlite_where=text("rated_at IS NOT NULL"),
+        ),
         # PostgreSQL only; SQLite searches with LIKE (the migration creates it on PostgreSQL alone).
         Index("ix_cases_search", text("to_tsvector('simple', search_text)"), postgresql_using="gin").ddl_if(
             dialect="postgresql"
@@ -178,6 +186,7 @@ class Event(db.Model):
     """流转记录: one append-only entry in a case's history."""
 
     __tablename__ = "events"
+    __table_args__ = (Index("ix_events_action_at", "action", "at"),)  # the weekly report's acceptances
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)

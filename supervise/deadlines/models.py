@@ -70,6 +70,13 @@ class CaseClock(db.Model):
             postgresql_where=text(NEXT_CHECK_PENDING),
             sqlite_where=text(NEXT_CHECK_PENDING),
         ),
+        # The weekly report: answers given in a week.
+        Index(
+            "ix_case_clocks_met_at",
+            "met_at",
+            postgresql_where=text("met_at IS NOT NULL"),
+            sqlite_where=text("met_at IS NOT NULL"),
+        ),
         # At most one running clock of a kind on a case.
         Index(
             "uq_case_clocks_running",

@@ -31,25 +31,13 @@ from supervise.orgs.services import get_org_by_code
 from supervise.queueing import redis_connection
 from supervise.settings import set_value
 from supervise.staff.models import User
-from supervise.staff.services import create_user
 from tests.conftest import VALID_SUBMISSION
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-VILLAGE = "demo-town-1-village-1"  # 东关村, under 城关镇 (demo-town-1), under the county
 
 
 def at(y: int, m: int, d: int, hour: int = 9, minute: int = 0) -> datetime:
     return datetime(y, m, d, hour, minute, tzinfo=SHANGHAI)
-
-
-@pytest.fixture
-def village(demo):
-    """Intake and handler at the village, so the case is handled there and escalates up two orgs."""
-    org = get_org_by_code(db.session, VILLAGE)
-    for username, role in (("v-intake", "intake"), ("v-handler", "handler")):
-        create_user(db.session, username=username, org=org, role=role, password="x" * 12)
-    db.session.commit()
-    return org
 
 
 def actor(username: str) -> Actor:

@@ -439,7 +439,13 @@ def test_calendar_year_argument_is_checked(client, admin):
 # -- settings -------------------------------------------------------------------------------------------
 
 
-UNCHANGED = {"ACK_DAYS": 15, "LEVEL2_DAYS": 5, "MAX_EXTENSIONS": 1}
+UNCHANGED = {
+    "ACK_DAYS": 15,
+    "LEVEL2_DAYS": 5,
+    "MAX_EXTENSIONS": 1,
+    "ON_TIME_RATE_TARGET": 92,
+    "SATISFACTION_RATE_TARGET": 85,
+}
 
 
 def test_settings_validate_save_and_fall_back(app, client, admin):

@@ -1,0 +1,266 @@
+"""The weekly report (每周超期件通报) over a fixture week whose figures are worked out by hand.
+
+Week 2026-W47: Monday 2026-11-16 to Sunday 2026-11-22 (Asia/Shanghai). The cases, by the day
+they were received (working days counted on the official calendar, day of receipt not counted):
+
+- A, village: received Nov 2, due Nov 23; answered Nov 18 (on time); rated satisfied Nov 19.
+- B, village: received Oct 12, due Nov 2; answered Nov 17 (late); escalated to levels 1 and 2 by
+  the sweep of Nov 16; rated unsatisfied Nov 20, which reopens it.
+- C, village: received Oct 19, due Nov 9; still unanswered: 9 working days late on Sunday
+  (Nov 10–13, 16–20); escalated to level 1 on Nov 16 and level 2 on Nov 17.
+- D, county: received Sep 29, across National Day (Oct 1–7 off, Saturday Oct 10 worked): due
+  Oct 26; still unanswered: 19 working days late; levels 1 and 2 on Nov 16.
+- E, village: received Nov 18, accepted Nov 19.
+- F, village: received Nov 4, due Nov 25: within 3 working days of the week's end.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date
+
+import pytest
+import time_machine
+from rq import SimpleWorker
+from sqlalchemy import select
+
+from supervise.cases.workflow import find_case
+from supervise.deadlines.services import run_sweep
+from supervise.extensions import db
+from supervise.orgs.services import get_org_by_code
+from supervise.queueing import redis_connection
+from supervise.reports import services as reports
+from supervise.reports.models import PeriodicRun, WeeklyReport
+from supervise.reports.weekly import Week, view_for
+from tests.jobs.conftest import VILLAGE
+from tests.jobs.test_deadlines import act, at, file_case
+
+W47 = Week.parse("2026-W47")
+ANSWER = "经核查，情况属实，已责令整改。"
+
+
+def _answer(ref: str) -> None:
+    act(ref, "v-intake", "assign", user="v-handler")
+    act(ref, "v-handler", "start")
+    act(ref, "v-handler", "feedback", text=ANSWER)
+    act(ref, "demo-supervisor", "publish")
+
+
+def _rate(ref: str, rating: str) -> None:
+    """The citizen's rating (the HTTP path, with the access code, is covered in tests/web)."""
+    from supervise.cases import workflow
+    from supervise.cases.services import commit, make_context
+    from supervise.cases.states import Rating
+
+    workflow.rate(make_context(), find_case(db.session, ref), rating=Rating(rating))
+    commit()
+
+
+@pytest.fixture
+def fixture_week(app, village):
+    """The six cases above, with the sweep run when a cron would have run it."""
+    steps = [
+        (at(2026, 9, 29), "D"),
+        (at(2026, 10, 12), "B"),
+        (at(2026, 10, 19), "C"),
+        (at(2026, 11, 2), "A"),
+        (at(2026, 11, 4), "F"),
+    ]
+    refs: dict[str, str] = {}
+    for moment, name in steps:
+        with time_machine.travel(moment, tick=False):
+            refs[name] = file_case(None if name == "D" else village)  # D: the generic form, the county
+            act(refs[name], "demo-intake" if name == "D" else "v-intake", "accept")
+    with time_machine.travel(at(2026, 11, 16, 9), tick=False):
+        run_sweep()  # B, C, D level 1; B, D level 2
+    with time_machine.travel(at(2026, 11, 17, 9), tick=False):
+        run_sweep()  # C level 2
+    with time_machine.travel(at(2026, 11, 17, 10), tick=False):
+        _answer(refs["B"])
+    with time_machine.travel(at(2026, 11, 18, 10), tick=False):
+        _answer(refs["A"])
+        refs["E"] = file_case(village)
+    with time_machine.travel(at(2026, 11, 19, 10), tick=False):
+        act(refs["E"], "v-intake", "accept")
+        _rate(refs["A"], "satisfied")
+    with time_machine.travel(at(2026, 11, 20, 10), tick=False):
+        _rate(refs["B"], "unsatisfied")
+    return refs
+
+
+VILLAGE_OWN = {
+    "received": 1,
+    "accepted": 1,
+    "responded_on_time": 1,
+    "responded_late": 1,
+    "open_overdue": 1,
+    "overdue_working_days": 9,
+    "due_soon": 1,
+    "escalated_level1": 2,
+    "escalated_level2": 2,
+    "reopened": 1,
+    "rated": 2,
+    "satisfied": 1,
+    "on_time_rate": 0.5,
+    "satisfaction_rate": 0.5,
+}
+COUNTY_TOTAL = {
+    **VILLAGE_OWN,
+    "open_overdue": 2,
+    "overdue_working_days": 28,
+    "escalated_level1": 3,
+    "escalated_level2": 3,
+}
+
+
+def _build():
+    with time_machine.travel(at(2026, 11, 23, 8), tick=False):  # Monday 08:00, as the job does
+        return reports.build(W47)
+
+
+def test_the_fixture_week_gives_the_figures_worked_out_by_hand(app, fixture_week):
+    report = _build()
+    county = view_for(report.data)
+    assert county["summary"] == COUNTY_TOTAL
+    assert set(county["flags"]) == {"on_time_rate", "satisfaction_rate"}  # 50% < 92% and < 85%
+    by_code = {o["code"]: o for o in county["orgs"]}
+    assert by_code[VILLAGE]["own"] == VILLAGE_OWN == by_code[VILLAGE]["total"]
+    assert by_code["demo-town-1"]["own"]["received"] == 0
+    assert by_code["demo-town-1"]["total"] == VILLAGE_OWN  # rolled up the tree
+    assert by_code["demo-county"]["own"]["open_overdue"] == 1  # D
+    assert by_code["demo-town-2"]["total"]["received"] == 0 and by_code["demo-town-2"]["flags"] == []
+
+    overdue = county["overdue_cases"]
+    assert [(r["tracking_no"], r["working_days_overdue"], r["escalation_level"]) for r in overdue] == [
+        (fixture_week["D"], 19, 2),  # worst first
+        (fixture_week["C"], 9, 2),
+    ]
+    d = overdue[0]
+    assert (d["org"], d["received_on"], d["due_on"], d["real_name"]) == (
+        "示范县纪委监委",
+        "2026-09-29",
+        "2026-10-26",
+        False,
+    )
+    assert overdue[1]["handler"] == ""  # C was never assigned
+
+    trend = county["trend"]
+    assert [t["week"] for t in trend] == [f"2026-W{n}" for n in range(40, 48)]
+    assert trend[-1] == {"week": "2026-W47", "open_overdue": 2, "on_time_rate": 0.5}
+    assert trend[-2] == {"week": "2026-W46", "open_overdue": 3, "on_time_rate": None}  # B, C, D
+    assert len(county["footnotes"]) >= 8 and "92%" in county["footnotes"][-1]
+
+    # The township's view: its subtree only.
+    town = view_for(report.data, get_org_by_code(db.session, "demo-town-1").id)
+    assert town["summary"] == VILLAGE_OWN
+    assert [r["tracking_no"] for r in town["overdue_cases"]] == [fixture_week["C"]]
+    assert {o["code"] for o in town["orgs"]} == {"demo-town-1", VILLAGE, "demo-town-1-village-2"}
+
+
+def test_the_api_returns_the_same_numbers_scoped_to_the_caller(app, fixture_week, auth, client):
+    _build()
+    body = client.get("/api/v1/reports/weekly?week=2026-W47", headers=auth("demo-supervisor")).get_json()
+    assert body["summary"] == COUNTY_TOTAL and body["week"] == "2026-W47" and body["version"] == 1
+    town = client.get(
+        "/api/v1/reports/weekly?week=2026-W47", headers=auth("demo-town-1-supervisor")
+    ).get_json()
+    assert town["summary"] == VILLAGE_OWN and town["org"]["code"] == "demo-town-1"
+    drill = client.get(f"/api/v1/reports/weekly?week=2026-W47&org={VILLAGE}", headers=auth("demo-supervisor"))
+    assert drill.get_json()["summary"] == VILLAGE_OWN
+    # A township supervisor cannot look at the county, or at another township.
+    for org in ("demo-county", "demo-town-2"):
+        refused = client.get(
+            f"/api/v1/reports/weekly?week=2026-W47&org={org}", headers=auth("demo-town-1-supervisor")
+        )
+        assert refused.status_code == 404
+    missing = client.get("/api/v1/reports/weekly?week=2026-W40", headers=auth("demo-supervisor"))
+    assert missing.status_code == 404 and "尚未生成" in missing.get_json()["error"]["message"]
+    bad = client.get("/api/v1/reports/weekly?week=47", headers=auth("demo-supervisor"))
+    assert bad.status_code == 422 and "YYYY-Www" in bad.get_json()["error"]["message"]
+
+
+def test_a_stored_report_does_not_change_when_cases_do(app, fixture_week):
+    report = _build()
+    frozen = view_for(report.data)
+    with time_machine.travel(at(2026, 11, 24, 10), tick=False):
+        _answer(fixture_week["C"])  # answered after the week: last week's numbers must not move
+    db.session.expire_all()
+    stored = db.session.get(WeeklyReport, report.id)
+    assert view_for(stored.data) == frozen
+    stored.data = {"tampered": True}
+    with pytest.raises(RuntimeError, match="never changes"):
+        db.session.flush()
+    db.session.rollback()
+
+    # Rebuilding is explicit and keeps the old version.
+    with time_machine.travel(at(2026, 11, 24, 11), tick=False):
+        again = reports.build(W47, reason="C 的答复补录")
+    assert again.version == 2 and reports.latest(W47).id == again.id
+    assert [r.version for r in reports.versions(W47)] == [2, 1]
+    assert view_for(db.session.get(WeeklyReport, report.id).data) == frozen
+    # Week's-end figures do not depend on when the report is built: C was still late on Sunday.
+    assert view_for(again.data)["summary"]["open_overdue"] == 2
+
+
+def test_a_week_that_has_not_ended_cannot_be_built(app, demo):
+    from supervise.errors import InvalidInput
+
+    with time_machine.travel(at(2026, 11, 22, 23), tick=False), pytest.raises(InvalidInput):
+        reports.build(W47)
+
+
+def test_the_job_builds_each_ended_week_once_on_a_real_worker_and_mails_supervisors(app, fixture_week):
+    from rq import Queue
+
+    from supervise.notify.models import OutboxMessage
+    from supervise.staff.models import User
+
+    for user in db.session.scalars(select(User).where(User.role == "supervisor")):
+        user.email = f"{user.username}@example.org"
+    db.session.commit()
+    conn = redis_connection(app)
+    with time_machine.travel(at(2026, 11, 23, 8, 0), tick=True):
+        for _ in range(2):  # twice: the week is claimed once
+            Queue("reports", connection=conn).enqueue("workers.jobs.build_weekly_reports")
+            SimpleWorker(["reports"], connection=conn).work(burst=True)
+    db.session.expire_all()
+    weeks = sorted(r.week for r in db.session.scalars(select(WeeklyReport)))
+    # The last four ended weeks since the first case (Sep 29) — W44 to W47 — each once.
+    assert weeks == ["2026-W44", "2026-W45", "2026-W46", "2026-W47"]
+    claims = db.session.scalars(select(PeriodicRun.period).where(PeriodicRun.job == "weekly_report")).all()
+    assert sorted(claims) == weeks
+    mails = db.session.scalars(
+        select(OutboxMessage.payload).where(
+            OutboxMessage.kind == "weekly_report", OutboxMessage.channel == "email"
+        )
+    ).all()
+    county, town = (
+        get_org_by_code(db.session, "demo-county").id,
+        get_org_by_code(db.session, "demo-town-1").id,
+    )
+    assert sorted(p["org_id"] for p in mails if p["report_id"] == reports.latest(W47).id) == sorted(
+        [county, town]
+    )
+
+    # Not before Monday 08:00: the week's report is not due yet.
+    assert reports.run_weekly(at(2026, 11, 30, 7, 59).astimezone(UTC)) == []
+
+
+def test_cron_registers_the_weekly_report_for_monday_morning(app):
+    from rq.cron import CronScheduler
+
+    scheduler = CronScheduler(connection=redis_connection(app))
+    scheduler.load_config_from_file("workers.cron")
+    registered = {(j.func_name, j.queue_name, j.cron, j.interval) for j in scheduler.get_jobs()}
+    assert ("workers.jobs.build_weekly_reports", "reports", "0 8 * * 1", None) in registered
+    assert ("workers.jobs.build_weekly_reports", "reports", None, 3600) in registered
+
+
+def test_iso_weeks(app):
+    week = Week.parse("2026-w01")
+    assert (week.label, week.monday, week.sunday) == ("2026-W01", date(2025, 12, 29), date(2026, 1, 4))
+    assert Week.parse("2026-W53") if date(2026, 12, 28).isocalendar()[1] == 53 else True
+    assert Week.last_complete(at(2026, 11, 23, 0, 1)).label == "2026-W47"
+    assert W47.start == at(2026, 11, 16, 0).astimezone(UTC) and W47.end == at(2026, 11, 23, 0).astimezone(UTC)
+    for bad in ("2026-47", "2026-W54", "W47", ""):
+        with pytest.raises(ValueError, match="YYYY-Www"):
+            Week.parse(bad)
