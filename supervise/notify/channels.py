@@ -48,9 +48,15 @@ def title_for(message: OutboxMessage) -> str:
 def recipients(session: Session, payload: dict) -> list[User]:
     """Named users, or the active users with a role at an org. A village with no intake clerk
     (or supervisor) of its own is served by the nearest org above it that has one, so no case
-    arrives unseen."""
+    arrives unseen. With `exact_org` (the weekly report: each org's supervisors get their own
+    subtree's view) only that org's users, never the ones above."""
     if "user_ids" in payload:
         return list(session.scalars(select(User).where(User.id.in_(payload["user_ids"])).order_by(User.id)))
+    if payload.get("exact_org"):
+        stmt = select(User).where(User.org_id == payload["org_id"], User.active.is_(True))
+        if payload.get("role"):
+            stmt = stmt.where(User.role == payload["role"])
+        return list(session.scalars(stmt.order_by(User.id)))
     org = session.get(Org, payload["org_id"])
     while org is not None:
         stmt = select(User).where(User.org_id == org.id, User.active.is_(True))
@@ -159,7 +165,8 @@ EMAIL_BODIES = {
 
 
 class EmailChannel:
-    """E-mail to staff (escalations to supervisors): one message, every recipient with an address."""
+    """E-mail to staff (escalations and the weekly report to supervisors): one message, every
+    recipient with an address."""
 
     def __init__(self, transport, sender: str, base_url: str):
         self.transport, self.sender, self.base_url = transport, sender, base_url
@@ -171,15 +178,12 @@ class EmailChannel:
         if not addresses:
             log.info("outbox message %s: no recipient has an e-mail address", message.id)
             return
+        if message.kind == "weekly_report":
+            self.transport.send(self._weekly_report(session, message, addresses))
+            return
         case = message.case
         title = title_for(message)
-        mail = EmailMessage()
-        mail["Subject"] = title
-        mail["From"] = self.sender
-        mail["To"] = ", ".join(addresses)
-        mail["Date"] = formatdate(localtime=False)
-        # Stable per outbox row: a retried delivery is recognisably the same message.
-        mail["Message-ID"] = make_msgid(idstring=f"outbox-{message.id}", domain="supervise.local")
+        mail = self._envelope(message, title, addresses)
         body = EMAIL_BODIES.get(message.kind, "{title}\n\n{url}\n")
         mail.set_content(
             body.format(
@@ -191,6 +195,42 @@ class EmailChannel:
             )
         )
         self.transport.send(mail)
+
+    def _envelope(self, message: OutboxMessage, subject: str, addresses: list[str]) -> EmailMessage:
+        mail = EmailMessage()
+        mail["Subject"] = subject
+        mail["From"] = self.sender
+        mail["To"] = ", ".join(addresses)
+        mail["Date"] = formatdate(localtime=False)
+        # Stable per outbox row: a retried delivery is recognisably the same message.
+        mail["Message-ID"] = make_msgid(idstring=f"outbox-{message.id}", domain="supervise.local")
+        return mail
+
+    def _weekly_report(self, session: Session, message: OutboxMessage, addresses: list[str]) -> EmailMessage:
+        """每周超期件通报 for one org's supervisors: their subtree's view as the HTML body (with a
+        plain-text alternative) and as an XLSX attachment."""
+        from supervise.reports import export
+        from supervise.reports.models import WeeklyReport
+        from supervise.reports.weekly import view_for
+
+        payload = message.payload
+        report = session.get(WeeklyReport, payload["report_id"])
+        if report is None:
+            # Reports are never deleted: fail loudly (retries, then a dead letter admins see).
+            raise LookupError(f"weekly report {payload['report_id']} not found")
+        view = {
+            **view_for(report.data, payload["org_id"]),
+            "version": report.version,
+            "built_at": report.built_at.isoformat(),
+        }
+        mail = self._envelope(message, export.subject(view), addresses)
+        mail.set_content(export.to_text(view))
+        mail.add_alternative(export.to_html(view), subtype="html")
+        maintype, subtype = export.XLSX_MIME
+        mail.add_attachment(
+            export.to_xlsx(view), maintype=maintype, subtype=subtype, filename=export.attachment_name(view)
+        )
+        return mail
 
 
 def email_transport(config) -> SmtpTransport | FileSinkTransport:

@@ -72,6 +72,20 @@ def build(
     )
     db.session.add(report)
     db.session.flush()
+    if by is not None:  # a person rebuilt it: on the audit log, in the same commit as the version
+        from supervise.staff import audit
+
+        audit.record(
+            "admin_change",
+            user=by,
+            detail={
+                "what": "weekly_report",
+                "week": week.label,
+                "version": report.version,
+                "previous_version": previous.version if previous else None,
+                "reason": reason,
+            },
+        )
     _queue_mail(report)
     db.session.commit()
     return report

@@ -264,3 +264,52 @@ def test_iso_weeks(app):
     for bad in ("2026-47", "2026-W54", "W47", ""):
         with pytest.raises(ValueError, match="YYYY-Www"):
             Week.parse(bad)
+
+
+def test_the_fixture_week_gives_the_same_figures_in_csv_and_xlsx(app, fixture_week):
+    """The files say what the JSON says: the county's row, the village's row, the overdue list."""
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+
+    from supervise.reports.export import to_csv, to_xlsx
+    from supervise.reports.weekly import COUNTS, LABELS
+
+    view = view_for(_build().data)
+    expected = {
+        "示范县纪委监委": COUNTY_TOTAL,
+        "东关村": VILLAGE_OWN,
+    }
+    headers = [LABELS[name] for name in COUNTS]
+
+    def check(rows: list[list]) -> None:
+        header_at = next(i for i, r in enumerate(rows) if r and r[0] == "单位")
+        columns = {str(h): i for i, h in enumerate(rows[header_at]) if h}
+        assert set(headers) <= set(columns)
+        seen = {}
+        for row in rows[header_at + 1 :]:
+            if not row or row[0] in (None, ""):
+                break
+            seen[str(row[0]).strip("\u3000 ")] = row
+        for org, figures in expected.items():
+            row = seen[org]
+            for name in COUNTS:
+                assert int(row[columns[LABELS[name]]]) == figures[name], (org, name)
+            rate = row[columns[LABELS["on_time_rate"]]]
+            assert rate in (0.5, "50.0%"), rate
+        listed = [r for r in rows if r and str(r[1] if len(r) > 1 else "") in fixture_week.values()]
+        assert [(str(r[1]), int(r[7])) for r in listed] == [(fixture_week["D"], 19), (fixture_week["C"], 9)]
+
+    raw = to_csv(view)
+    assert raw.startswith(b"\xef\xbb\xbf")
+    check(list(csv.reader(io.StringIO(raw.decode("utf-8-sig")))))
+
+    book = load_workbook(io.BytesIO(to_xlsx(view)))
+    summary, overdue = book.worksheets
+    assert (summary.title, overdue.title) == ("汇总", "超期件清单")
+    check(
+        [list(r) for r in summary.iter_rows(values_only=True)]
+        + [[]]
+        + [list(r) for r in overdue.iter_rows(values_only=True)]
+    )
