@@ -46,6 +46,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from supervise.cases.schemas import SubmitSchema
     from supervise.intake import files, views
     from supervise.reports import models as _report_models  # noqa: F401  (registers the tables)
+    from supervise.reports import views as report_views
     from supervise.staff import admin as staff_admin
     from supervise.staff import views as staff_views
 
@@ -53,7 +54,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     api.spec.components.schema("Submit", schema=SubmitSchema)
     api.register_blueprint(public.blp)
     api.register_blueprint(staff.blp)
-    for blueprint in (ops.bp, views.bp, files.bp, i18n.bp, staff_views.bp, staff_admin.bp):
+    for blueprint in (ops.bp, views.bp, files.bp, i18n.bp, staff_views.bp, staff_admin.bp, report_views.bp):
         app.register_blueprint(blueprint)
     # CSRF protects session-authenticated forms (the staff UI). The API authenticates by Bearer
     # token, and citizens have no session to abuse: their forms are guarded by rate limits and
