@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from flask import Flask, render_template
 
 from supervise.config import load_config
 from supervise.extensions import api, babel, csrf, db, limiter, login_manager, migrate
+from supervise.logs import configure_logging
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -26,11 +26,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(load_config(overrides))
     Path(app.config["DATA_DIR"]).mkdir(parents=True, exist_ok=True)
     app.json.ensure_ascii = False
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(app)  # JSON lines in production, text otherwise; request ids (logs.py)
 
     app.config.setdefault("RATELIMIT_STORAGE_URI", _limiter_storage(app.config["REDIS_URL"]))
 
-    from supervise import i18n, security
+    from supervise import i18n, metrics, security
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
@@ -39,6 +39,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
     security.install(app)
+    metrics.install(app)  # request counts and latencies for /metrics
     _configure_engine(app)
 
     from supervise.api import ops, public, staff

@@ -94,21 +94,29 @@ def serve(host: str, port: int, web_workers: int) -> None:
         "SUPERVISE_BASE_URL": os.environ.get("SUPERVISE_BASE_URL", f"http://{host}:{port}"),
     }
     me = [sys.executable, "-m", "supervise.cli"]
+    # The web processes' request counters, added up at each scrape of /metrics (gunicorn_conf.py
+    # empties the directory at start).
+    web_env = {
+        **env,
+        "PROMETHEUS_MULTIPROC_DIR": os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        or str(Path(app.config["DATA_DIR"]) / "prometheus"),
+    }
     children = {
+        # supervise/gunicorn_conf.py's settings (from the environment), with -b and -w on top.
         "web": subprocess.Popen(  # noqa: S603
             [
                 sys.executable,
                 "-m",
                 "gunicorn",
+                "-c",
+                "python:supervise.gunicorn_conf",
                 "-b",
                 f"{host}:{port}",
                 "-w",
                 str(web_workers),
-                "--access-logfile",
-                "-",
                 "supervise.wsgi:app",
             ],
-            env=env,
+            env=web_env,
         ),
         "worker": subprocess.Popen([*me, "worker"], env=env),  # noqa: S603
         "cron": subprocess.Popen([*me, "cron"], env=env),  # noqa: S603
@@ -216,6 +224,40 @@ def cron() -> None:
     scheduler = CronScheduler(connection=redis_connection(app))
     scheduler.load_config_from_file("workers.cron")
     scheduler.start()
+
+
+# -- orgs --------------------------------------------------------------------------------------------
+
+
+@main.group()
+def org() -> None:
+    """The organisation tree."""
+
+
+@org.command("create")
+@click.option("--code", required=True, help="stable code, e.g. xx-county")
+@click.option("--name", required=True, help="e.g. 某某县纪委监委")
+@click.option("--kind", required=True, type=click.Choice(["commission", "department", "township", "village"]))
+@click.option(
+    "--parent", "parent_code", default=None, help="the parent org's code (none: the top of the tree)"
+)
+@with_appcontext
+def org_create(code: str, name: str, kind: str, parent_code: str | None) -> None:
+    """Create an org: the first one (the commission at the top) on a new production install."""
+    from supervise.orgs.services import create_org, get_org_by_code, root_org
+
+    if get_org_by_code(db.session, code):
+        raise click.ClickException(f"an org with code {code!r} exists already")
+    parent = None
+    if parent_code:
+        parent = get_org_by_code(db.session, parent_code)
+        if parent is None:
+            raise click.ClickException(f"no org with code {parent_code!r}")
+    elif root_org(db.session) is not None:
+        raise click.ClickException("the tree has its top org already: give --parent")
+    create_org(db.session, code, name, kind, parent)
+    db.session.commit()
+    click.echo(f"created {code} ({kind}{f' under {parent_code}' if parent_code else ', top of the tree'})")
 
 
 # -- users -------------------------------------------------------------------------------------------
@@ -405,6 +447,41 @@ def report_weekly(week_text: str, org_code: str | None, fmt: str, output: Path, 
     content = {"html": export.to_html, "xlsx": export.to_xlsx, "csv": export.to_csv}[fmt](view)
     output.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
     click.echo(f"{week.label} (version {stored.version}) → {output}")
+
+
+# -- backups -------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@with_appcontext
+def backup(output: Path) -> None:
+    """Archive the SQLite database, the photos and the data dir's secrets (.tar.gz); PostgreSQL: pg_dump."""
+    from supervise.backup import BackupError, create_backup
+
+    try:
+        _, notes = create_backup(current_app.config, output)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for line in notes:
+        click.echo(line, err=line.startswith(("WARNING", "NOTE")))
+
+
+@main.command()
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="replace an existing database (stop every process first)")
+@with_appcontext
+def restore(archive: Path, force: bool) -> None:
+    """Restore a `supervise backup` archive into an empty data dir."""
+    from supervise.backup import BackupError, restore_backup
+
+    db.engine.dispose()
+    try:
+        notes = restore_backup(current_app.config, archive, force=force)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for line in notes:
+        click.echo(line, err=line.startswith("WARNING"))
 
 
 main.add_command(qr_group)

@@ -6,11 +6,13 @@ tests and commands can pass their own values.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
 from typing import Any
 
+import click
 from cryptography.fernet import Fernet
 
 DISPLAY_TZ = "Asia/Shanghai"
@@ -108,9 +110,24 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SMTP_PASSWORD": env.get("SMTP_PASSWORD", ""),
         "SMTP_STARTTLS": env.get("SMTP_STARTTLS", "true").lower() in ("1", "true", "yes"),
         "MAIL_FROM": env.get("MAIL_FROM", "码上监督 <noreply@localhost>"),
+        # Photos: "fs" keeps them in DATA_DIR/uploads; "s3" in a bucket of an S3-compatible
+        # service, shared by every web and worker host (docs/deploy.md).
+        "UPLOAD_STORAGE": env.get("UPLOAD_STORAGE", "fs"),
+        "S3_ENDPOINT_URL": env.get("S3_ENDPOINT_URL", ""),
+        "S3_BUCKET": env.get("S3_BUCKET", ""),
+        "S3_ACCESS_KEY_ID": env.get("S3_ACCESS_KEY_ID", ""),
+        "S3_SECRET_ACCESS_KEY": env.get("S3_SECRET_ACCESS_KEY", ""),
+        "S3_REGION": env.get("S3_REGION", ""),
+        "S3_PREFIX": env.get("S3_PREFIX", ""),
         # SMS: "log" (development: a masked line in the log). A real gateway is a class with
         # send(phone, text), added to notify/channels.py SMS_GATEWAYS.
         "SMS_GATEWAY": env.get("SMS_GATEWAY", "log"),
+        # /metrics (Prometheus): with a token, only `Authorization: Bearer <token>`; without one,
+        # loopback only in development and off (404) in production (supervise/api/ops.py).
+        "METRICS_TOKEN": env.get("METRICS_TOKEN", ""),
+        # Logs (supervise/logs.py): json (one object a line) by default in production, text otherwise.
+        "LOG_FORMAT": env.get("LOG_FORMAT") or ("json" if production else "text"),
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
     }
     if overrides:
         config.update(overrides)
@@ -118,22 +135,52 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     return config
 
 
-class ConfigError(RuntimeError):
-    pass
+class ConfigError(click.ClickException, RuntimeError):
+    """Settings that must not start: one line per problem. A `supervise` command prints the lines
+    (no traceback) and exits 1; `problems` holds them for a server's own start-up code."""
+
+    exit_code = 1
+
+    def __init__(self, problems: str | list[str]):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+    def show(self, file: Any = None) -> None:
+        lines = ["supervise cannot start with these settings:", *(f"  - {p}" for p in self.problems)]
+        click.echo("\n".join(lines), file=file, err=file is None)
 
 
 def validate_config(config: dict[str, Any]) -> None:
     """Refuse to start production with a missing secret: one clear line per missing item."""
-    if config["SUPERVISE_ENV"] != "production":
-        return
     missing = []
-    if not config.get("SECRET_KEY"):
-        missing.append("SECRET_KEY is required in production")
-    if not config.get("ENCRYPTION_KEY"):
-        missing.append("SUPERVISE_ENCRYPTION_KEY is required in production")
-    if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        missing.append("DATABASE_URL must point at PostgreSQL in production")
-    if config.get("REDIS_EMBEDDED"):
-        missing.append("REDIS_URL is required in production")
+    storage = config.get("UPLOAD_STORAGE", "fs")
+    if storage not in ("fs", "s3"):
+        missing.append(f"UPLOAD_STORAGE must be fs or s3, not {storage!r}")
+    if storage == "s3" and not config.get("S3_BUCKET"):
+        missing.append("S3_BUCKET is required when UPLOAD_STORAGE=s3")
+    if config.get("LOG_FORMAT") not in (None, "", "json", "text"):
+        missing.append(f"LOG_FORMAT must be json or text, not {config['LOG_FORMAT']!r}")
+    if not isinstance(logging.getLevelName(str(config.get("LOG_LEVEL") or "INFO").upper()), int):
+        missing.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {config['LOG_LEVEL']!r}")
+    production = config["SUPERVISE_ENV"] == "production"
+    if config["SUPERVISE_ENV"] not in ("development", "production"):
+        # A typo ("prod") must not quietly run a server on generated development secrets.
+        missing.append(f"SUPERVISE_ENV must be development or production, not {config['SUPERVISE_ENV']!r}")
+    if production and not config.get("SECRET_KEY"):
+        missing.append("SECRET_KEY is not set: required in production (a long random string)")
+    if production and not config.get("ENCRYPTION_KEY"):
+        missing.append(
+            "SUPERVISE_ENCRYPTION_KEY is not set: required in production (a Fernet key, made by "
+            "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)"
+        )
+    elif config.get("ENCRYPTION_KEY"):
+        try:
+            Fernet(config["ENCRYPTION_KEY"])
+        except (ValueError, TypeError):
+            missing.append("SUPERVISE_ENCRYPTION_KEY is not a valid Fernet key (32 url-safe base64 bytes)")
+    if production and config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        missing.append("DATABASE_URL is not set to PostgreSQL: SQLite is for development only")
+    if production and config.get("REDIS_EMBEDDED"):
+        missing.append("REDIS_URL is not set: required in production (the embedded Redis is for development)")
     if missing:
-        raise ConfigError("\n".join(missing))
+        raise ConfigError(missing)

@@ -38,12 +38,22 @@ def queue(name: str = "default", app: Flask | None = None) -> Queue:
     return Queue(name, connection=redis_connection(app))
 
 
+def job_meta() -> dict[str, str] | None:
+    """RQ meta for a job enqueued now: the request id (of the request, or of the job that
+    enqueues it), so the job's log lines can be joined to the request's (supervise/logs.py)."""
+    from supervise.logs import current_request_id
+
+    request_id = current_request_id()
+    return {"request_id": request_id} if request_id else None
+
+
 def enqueue_outbox(ids: list[int]) -> None:
     """Hand committed outbox rows to RQ. Never raises: the drain re-enqueues what fails here."""
     from supervise.notify.outbox import job_id
 
     try:
         q = queue("default")
+        meta = job_meta()
         # One pipeline per thousand jobs: a sweep that escalates ten thousand cases must not wait
         # for sixty thousand Redis round trips.
         for start in range(0, len(ids), 1000):
@@ -54,6 +64,7 @@ def enqueue_outbox(ids: list[int]) -> None:
                         (message_id,),
                         job_id=job_id(message_id),
                         retry=DELIVERY_RETRY,
+                        meta=meta,
                     )
                     for message_id in ids[start : start + 1000]
                 ]

@@ -8,6 +8,7 @@ Redis db.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -19,6 +20,69 @@ from supervise.app import create_app
 from supervise.extensions import db
 
 KEEP_TABLES = {"calendar_days", "calendar_years", "alembic_version"}
+
+# Every reporter name and phone number the tests submit (tests/unit/test_logs.py checks the test
+# sources use no others). No log line of a whole run may contain one of them, nor any access code
+# issued during the run: see _log_of_the_run and pytest_sessionfinish below.
+REPORTER_NAMES = ("张三", "张三丰", "李四", "王五", "赵六")
+REPORTER_PHONES = ("13812345678", "13900001111", "13700002222", "13600003333", "13700001234")
+REPORTER_SECRETS = REPORTER_NAMES + REPORTER_PHONES
+ISSUED_ACCESS_CODES: list[str] = []
+_RUN_LOG: list[Path] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _log_of_the_run(tmp_path_factory):
+    """Capture every log record of the run (DEBUG and up, with tracebacks) into one file, and
+    record every access code issued, for the check in pytest_sessionfinish."""
+    from supervise.cases import services as case_services
+
+    path = tmp_path_factory.getbasetemp() / "log-of-the-run.txt"
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    _RUN_LOG.append(path)
+    issue = case_services.new_access_code
+
+    def recorded_access_code() -> str:
+        code = issue()
+        ISSUED_ACCESS_CODES.append(code)
+        return code
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LOG_LEVEL", "DEBUG")  # every create_app of the run logs everything
+        patch.setattr(case_services, "new_access_code", recorded_access_code)
+        yield path
+    root.removeHandler(handler)
+    handler.close()
+
+
+def leaked_secrets(log_text: str) -> list[str]:
+    """The reporter names, phones and access codes (any spelling of one) found in `log_text`."""
+    upper = log_text.upper()
+    found = [secret for secret in REPORTER_SECRETS if secret in log_text]
+    for code in ISSUED_ACCESS_CODES:
+        if code.upper() in upper or code.replace("-", "").upper() in upper:
+            found.append(code)
+    return list(dict.fromkeys(found))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run if any log line of it named a reporter or showed an access code."""
+    if not _RUN_LOG or not _RUN_LOG[0].exists():
+        return
+    leaked = leaked_secrets(_RUN_LOG[0].read_text(encoding="utf-8", errors="replace"))
+    if leaked:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = (
+            f"reporter identity or access codes in the log of this run: {len(leaked)} found "
+            f"(e.g. {leaked[0][:2]}…); see {_RUN_LOG[0]}"
+        )
+        if reporter:
+            reporter.write_sep("!", message, red=True, bold=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")
@@ -160,6 +224,7 @@ def submit(client, demo):
     def _submit(**fields):
         response = client.post("/api/v1/cases", json={**VALID_SUBMISSION, **fields})
         assert response.status_code == 201, response.get_json()
+        ISSUED_ACCESS_CODES.append(response.get_json()["access_code"])
         return response.get_json()
 
     return _submit

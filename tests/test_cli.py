@@ -78,3 +78,22 @@ def test_init_and_demo_on_a_fresh_data_dir(tmp_path):
     assert first.returncode == second.returncode == 0, first.stderr
     assert "demo-supervisor" in first.stdout and "/s/" in first.stdout
     assert first.stdout == second.stdout
+
+
+def test_org_create_makes_the_top_of_the_tree_then_children(cli):
+    from supervise.extensions import db
+    from supervise.orgs.services import get_org_by_code
+
+    assert (
+        "top of the tree"
+        in cli("org", "create", "--code", "xx", "--name", "某县纪委监委", "--kind", "commission").output
+    )
+    again = cli("org", "create", "--code", "yy", "--name", "另一个", "--kind", "commission")
+    assert "give --parent" in again.output
+    out = cli(
+        "org", "create", "--code", "xx-t", "--name", "某镇", "--kind", "township", "--parent", "xx"
+    ).output
+    assert "under xx" in out
+    town = get_org_by_code(db.session, "xx-t")
+    assert town.parent.code == "xx" and town.path.startswith(get_org_by_code(db.session, "xx").path)
+    assert "exists already" in cli("org", "create", "--code", "xx", "--name", "x", "--kind", "village").output

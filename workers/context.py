@@ -1,4 +1,5 @@
-"""The one job wrapper: an app context around each job, the session removed afterwards."""
+"""The one job wrapper: an app context around each job, the session removed afterwards, and the
+log context (job id, the enqueuing request's id) set while it runs."""
 
 from __future__ import annotations
 
@@ -32,12 +33,23 @@ def job_app() -> Flask:
 def job(func: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        from supervise.extensions import db
+        from rq import get_current_job
 
-        with job_app().app_context():
-            try:
-                return func(*args, **kwargs)
-            finally:
-                db.session.remove()
+        from supervise.extensions import db
+        from supervise.logs import job_context
+
+        # The log lines of the job carry its id and the id of the request that enqueued it.
+        current = get_current_job()
+        token = job_context.set(
+            {"job_id": current.id, "request_id": (current.meta or {}).get("request_id")} if current else None
+        )
+        try:
+            with job_app().app_context():
+                try:
+                    return func(*args, **kwargs)
+                finally:
+                    db.session.remove()
+        finally:
+            job_context.reset(token)
 
     return wrapper

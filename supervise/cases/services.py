@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from flask import current_app
@@ -37,7 +36,8 @@ from supervise.extensions import db
 from supervise.i18n import N_
 from supervise.intake.files import signed_url
 from supervise.intake.models import Point
-from supervise.intake.uploads import StoredImage, UploadStore, store_photos
+from supervise.intake.storage import UploadStore
+from supervise.intake.uploads import StoredImage, store_photos
 from supervise.notify.outbox import queue_message
 from supervise.orgs.models import Org
 from supervise.orgs.services import get_org_by_code, root_org
@@ -128,7 +128,10 @@ def _reissue_access_code(case: Case, now: datetime) -> str:
 
 
 def upload_store() -> UploadStore:
-    return UploadStore(Path(current_app.config["DATA_DIR"]) / "uploads")
+    """The photo store the settings name: the data dir's folder, or an S3-compatible bucket."""
+    from supervise.intake.storage import store_from_config
+
+    return store_from_config(current_app.config)
 
 
 def _attach(case: Case, event: Event, images: list[StoredImage]) -> None:

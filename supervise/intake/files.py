@@ -38,7 +38,10 @@ def serve(token: str) -> Response:
     from supervise.cases.services import upload_store
 
     sha = attachment.thumb_sha256 if thumb else attachment.sha256
-    data = upload_store().get(sha)
+    try:
+        data = upload_store().get(sha)
+    except KeyError:
+        abort(404)  # the row outlived its file (a restore without uploads): say so, do not 500
     response = Response(data, mimetype="image/jpeg" if thumb else attachment.content_type)
     response.headers["Cache-Control"] = "private, max-age=600"
     response.headers["Content-Disposition"] = "inline"

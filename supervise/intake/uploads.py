@@ -7,18 +7,15 @@ polyglot file (a script that is also a valid JPEG header) is neutralised.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import os
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 from werkzeug.datastructures import FileStorage
 
 from supervise.errors import InvalidInput
 from supervise.i18n import N_
+from supervise.intake.storage import UploadStore
 
 MAX_PHOTOS = 6  # the message below says 6: change both together
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
@@ -75,31 +72,6 @@ def thumbnail(data: bytes) -> bytes:
         out = io.BytesIO()
         image.convert("RGB").save(out, "JPEG", quality=80)
         return out.getvalue()
-
-
-class UploadStore:
-    """Files under `<data dir>/uploads/ab/cd/<sha256>`: the same photo twice is stored once."""
-
-    def __init__(self, root: Path):
-        self.root = root
-
-    def path(self, sha256: str) -> Path:
-        return self.root / sha256[:2] / sha256[2:4] / sha256
-
-    def put(self, data: bytes) -> str:
-        digest = hashlib.sha256(data).hexdigest()
-        target = self.path(digest)
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            # Write then rename: a reader never sees half a file, a crash leaves no partial one.
-            fd, tmp = tempfile.mkstemp(dir=target.parent)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, target)
-        return digest
-
-    def get(self, sha256: str) -> bytes:
-        return self.path(sha256).read_bytes()
 
 
 def read_photos(files: list[FileStorage]) -> list[bytes]:

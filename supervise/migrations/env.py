@@ -8,9 +8,10 @@ from flask import current_app
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-fileConfig(config.config_file_name)
+# The app configures logging (supervise/logs.py, JSON in production). alembic.ini's would replace
+# the root handlers and disable every logger that exists already, so it applies only without it.
+if not any(getattr(handler, "_supervise", False) for handler in logging.getLogger().handlers):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
 
