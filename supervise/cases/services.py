@@ -411,11 +411,9 @@ def _running_chip(clocks: Clocks, due_at: datetime, now: datetime) -> dict[str, 
     # Read from the clock, not the sweep's flags: the chip states a number of days, and the flags
     # lag by up to a sweep interval (a chip must never say "剩 -1") or, after a calendar import
     # moved a due day, may describe the old one.
-    return deadline_chip(
-        clocks.working_days_left(due_at, now),
-        late=clocks.is_overdue(due_at, now),
-        soon=clocks.is_due_soon(due_at, now),
-    )
+    days_left = clocks.working_days_left(due_at, now)  # once: queue pages do this for every row
+    late = clocks.is_overdue(due_at, now)
+    return deadline_chip(days_left, late=late, soon=not late and days_left <= clocks.policy.due_soon_days)
 
 
 def _deadline_flags(case: Case, clocks: Clocks, now: datetime) -> dict[str, Any]:

@@ -64,16 +64,6 @@ class Clocks:
     calendar: WorkingCalendar
     policy: DeadlinePolicy
 
-    def response_due(self, start: datetime) -> DueDate:
-        """Due date of a response clock started at `start` (receipt or reopening)."""
-        return self.calendar.add_working_days(local_date(start), self.policy.response_days)
-
-    def stage_due(self, arrived: datetime) -> DueDate:
-        return self.calendar.add_working_days(local_date(arrived), self.policy.stage_days)
-
-    def extended(self, due_at: datetime, days: int) -> DueDate:
-        return self.calendar.add_working_days(local_date(due_at), days)
-
     def schedule(self, kind: ClockKind | str, start_day: date, days: int) -> Schedule:
         """The due moment and the warning and level-2 moments of a clock."""
         due = self.calendar.add_working_days(start_day, days)
@@ -89,9 +79,3 @@ class Clocks:
 
     def is_overdue(self, due_at: datetime, now: datetime) -> bool:
         return now > due_at
-
-    def is_due_soon(self, due_at: datetime, now: datetime) -> bool:
-        return (
-            not self.is_overdue(due_at, now)
-            and self.working_days_left(due_at, now) <= self.policy.due_soon_days
-        )

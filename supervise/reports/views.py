@@ -25,7 +25,7 @@ from supervise.reports import services
 from supervise.reports.models import WeeklyReport
 from supervise.reports.weekly import LABELS, Week, view_for
 from supervise.staff import audit
-from supervise.staff.auth import staff_required
+from supervise.staff.auth import is_system_admin, staff_required
 from supervise.staff.models import Role, User
 
 bp = Blueprint("reports", __name__, url_prefix="/staff/reports")
@@ -56,11 +56,6 @@ HEADLINE = (*TABLE_COLUMNS[:-1], "rated", "satisfied", "satisfaction_rate")
 
 def _actor() -> Actor:
     return Actor.staff(current_user)
-
-
-def _is_system_admin() -> bool:
-    """An admin of the top of the tree: a rebuild recomputes every org, so only they may."""
-    return current_user.role == Role.ADMIN and current_user.org.parent_id is None
 
 
 # -- loading -------------------------------------------------------------------------------------------
@@ -179,7 +174,7 @@ def _report_page(week: Week, errors: dict[str, str] | None = None, status: int =
         columns=TABLE_COLUMNS,
         rates=RATES,
         builder=next((v.built_by for v in versions if v.version == stored.version), None),
-        system_admin=_is_system_admin(),
+        system_admin=is_system_admin(current_user),
         errors=errors or {},
         max_reason=MAX_REASON,
     ), status
@@ -251,7 +246,7 @@ def _download(body: bytes, view: dict[str, Any], ext: str, mimetype: str):
 @staff_required(Role.ADMIN)
 def rebuild(week: str):
     """A new version of the week's report from the cases as they are now; the old versions stay."""
-    if not _is_system_admin():
+    if not is_system_admin(current_user):
         audit.record("access_denied", user=current_user, detail={"path": request.path})
         db.session.commit()
         abort(403)

@@ -46,7 +46,7 @@ from supervise.orgs.services import create_org
 from supervise.queueing import QUEUE_NAMES, enqueue_outbox, redis_connection
 from supervise.settings import DEADLINE_SETTINGS, Setting, deadline_settings, set_value
 from supervise.staff import audit
-from supervise.staff.auth import end_sessions, staff_required
+from supervise.staff.auth import end_sessions, is_system_admin, staff_required
 from supervise.staff.models import ReplyTemplate, Role, User
 from supervise.staff.services import create_user
 
@@ -157,7 +157,7 @@ def system_admin_required(view):
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        if current_user.org.parent_id is not None:
+        if not is_system_admin(current_user):
             audit.record(
                 "access_denied", user=current_user, detail={"path": request.path, "why": "not system admin"}
             )
@@ -166,10 +166,6 @@ def system_admin_required(view):
         return view(*args, **kwargs)
 
     return wrapper
-
-
-def _is_system_admin() -> bool:
-    return current_user.org.parent_id is None
 
 
 def _no_store(response):
@@ -183,7 +179,7 @@ def _no_store(response):
 @bp.get("/")
 @staff_required(Role.ADMIN)
 def index():
-    system_admin = _is_system_admin()
+    system_admin = is_system_admin(current_user)
     provisional = provisional_deadlines(db.session) if system_admin else (0, [])
     return render_template("staff/admin/index.html", system_admin=system_admin, provisional=provisional)
 

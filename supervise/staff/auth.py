@@ -21,7 +21,7 @@ from supervise.dbtypes import utcnow
 from supervise.errors import Unauthorized
 from supervise.extensions import csrf, db, login_manager
 from supervise.staff import audit
-from supervise.staff.models import StaffSession, User
+from supervise.staff.models import Role, StaffSession, User
 from supervise.staff.services import user_for_token
 
 # Checked when the username is unknown, so a wrong name costs what a wrong password costs.
@@ -124,6 +124,12 @@ def current_actor() -> Actor:
     if g.get("auth_via") == "session" and request.method not in ("GET", "HEAD", "OPTIONS"):
         csrf.protect()
     return Actor.staff(current_user)
+
+
+def is_system_admin(user: User) -> bool:
+    """An admin of the top of the tree: system-wide sections (calendar, settings, jobs, report
+    rebuilds) are theirs alone."""
+    return user.role == Role.ADMIN and user.org.parent_id is None
 
 
 def staff_required(*roles: str):
