@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -120,18 +121,29 @@ def filtered(session: Session, actor: Actor, clocks: Clocks, now: datetime, f: F
     return stmt
 
 
+def encode_keyset(values: list[Any]) -> str:
+    """A page cursor: the sort key of the last row, as opaque URL-safe text."""
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def decode_keyset(cursor: str, parse: Callable[[list[Any]], tuple]) -> tuple:
+    """`parse` turns the decoded list back into typed values; anything malformed is a 422."""
+    try:
+        return parse(json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))))
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput("无效的分页游标", {"cursor": ["无效的分页游标"]}) from exc
+
+
 def encode_cursor(case: Case) -> str:
-    raw = json.dumps([case.priority, case.response_due_at.isoformat(), case.id])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return encode_keyset([case.priority, case.response_due_at.isoformat(), case.id])
 
 
 def decode_cursor(cursor: str) -> tuple[int, datetime, int]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        priority, due, case_id = json.loads(base64.urlsafe_b64decode(padded))
+    def parse(values: list[Any]) -> tuple[int, datetime, int]:
+        priority, due, case_id = values
         return int(priority), datetime.fromisoformat(due), int(case_id)
-    except (ValueError, TypeError) as exc:
-        raise InvalidInput("无效的分页游标", {"cursor": ["无效的分页游标"]}) from exc
+
+    return decode_keyset(cursor, parse)
 
 
 def queue_page(

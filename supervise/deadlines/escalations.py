@@ -6,8 +6,6 @@ An escalation is addressed to an org (the one above the late case's), so its sco
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import datetime
 from typing import Any
 
@@ -15,13 +13,12 @@ from sqlalchemy import Select, func, literal, select, tuple_
 from sqlalchemy.orm import Session
 
 from supervise.cases.models import Case
-from supervise.cases.queries import subtree_ids
+from supervise.cases.queries import decode_keyset, encode_keyset, subtree_ids
 from supervise.cases.workflow import Actor
 from supervise.dbtypes import UTCDateTime
 from supervise.deadlines.calendar import local_date
 from supervise.deadlines.models import CaseClock, Escalation
 from supervise.deadlines.sweep import CLOCK_LABELS
-from supervise.errors import InvalidInput
 from supervise.orgs.models import Org
 from supervise.staff.models import Role
 
@@ -50,16 +47,11 @@ def open_escalation_count(session: Session, me: Actor) -> int:
 
 
 def _encode_escalation_cursor(row: Escalation) -> str:
-    raw = json.dumps([row.at.isoformat(), row.id])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return encode_keyset([row.at.isoformat(), row.id])
 
 
 def _decode_escalation_cursor(cursor: str) -> tuple[datetime, int]:
-    try:
-        at, row_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(at), int(row_id)
-    except (ValueError, TypeError) as exc:
-        raise InvalidInput("无效的分页游标", {"cursor": ["无效的分页游标"]}) from exc
+    return decode_keyset(cursor, lambda values: (datetime.fromisoformat(values[0]), int(values[1])))
 
 
 def escalation_page(

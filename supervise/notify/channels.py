@@ -52,18 +52,13 @@ def recipients(session: Session, payload: dict) -> list[User]:
     subtree's view) only that org's users, never the ones above."""
     if "user_ids" in payload:
         return list(session.scalars(select(User).where(User.id.in_(payload["user_ids"])).order_by(User.id)))
-    if payload.get("exact_org"):
-        stmt = select(User).where(User.org_id == payload["org_id"], User.active.is_(True))
-        if payload.get("role"):
-            stmt = stmt.where(User.role == payload["role"])
-        return list(session.scalars(stmt.order_by(User.id)))
     org = session.get(Org, payload["org_id"])
     while org is not None:
         stmt = select(User).where(User.org_id == org.id, User.active.is_(True))
         if payload.get("role"):
             stmt = stmt.where(User.role == payload["role"])
         found = list(session.scalars(stmt.order_by(User.id)))
-        if found:
+        if found or payload.get("exact_org"):
             return found
         org = org.parent
     return []

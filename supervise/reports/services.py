@@ -166,10 +166,28 @@ def scope_org_id(actor: Actor, requested: str | None) -> int:
     return org.id
 
 
-def report_view(week: Week, actor: Actor, org: str | None = None) -> dict[str, Any]:
-    """The stored report as this actor may see it (their subtree), for the API and the pages."""
-    report = latest(week)
+def stored(week: Week, version: int | None = None) -> WeeklyReport:
+    """A week's stored report: that version, or the latest; 404 when there is none."""
+    if version is None:
+        report = latest(week)
+    else:
+        report = db.session.scalar(
+            select(WeeklyReport).where(WeeklyReport.week == week.label, WeeklyReport.version == version)
+        )
     if report is None:
-        raise NotFound(f"{week.label} 的通报尚未生成")
-    view = view_for(report.data, scope_org_id(actor, org))
+        raise NotFound(f"{week.label} 的通报{'没有该版本' if version is not None else '尚未生成'}")
+    return report
+
+
+def scoped_view(report: WeeklyReport, actor: Actor, org: str | None = None) -> dict[str, Any]:
+    """A stored report as this actor may see it: their subtree, or an org inside it."""
+    try:
+        view = view_for(report.data, scope_org_id(actor, org))
+    except ValueError:  # an org created after this report was built
+        raise NotFound("该单位不在本期通报中") from None
     return {**view, "version": report.version, "built_at": report.built_at.isoformat()}
+
+
+def report_view(week: Week, actor: Actor, org: str | None = None) -> dict[str, Any]:
+    """The latest stored report of a week as this actor may see it (the API's answer)."""
+    return scoped_view(stored(week), actor, org)

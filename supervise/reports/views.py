@@ -23,7 +23,7 @@ from supervise.errors import InvalidInput, NotFound
 from supervise.extensions import db
 from supervise.reports import services
 from supervise.reports.models import WeeklyReport
-from supervise.reports.weekly import LABELS, Week, view_for
+from supervise.reports.weekly import LABELS, Week
 from supervise.staff import audit
 from supervise.staff.auth import is_system_admin, staff_required
 from supervise.staff.models import Role, User
@@ -71,27 +71,13 @@ def _week_or_404(text: str) -> Week:
 def _stored_or_404(week: Week) -> WeeklyReport:
     """The requested version (?version=N) of the week's report, or the latest one."""
     raw = request.args.get("version", "").strip()
-    if not raw:
-        report = services.latest(week)
-    elif raw.isdigit():
-        report = db.session.scalar(
-            select(WeeklyReport).where(WeeklyReport.week == week.label, WeeklyReport.version == int(raw))
-        )
-    else:
-        report = None
-    if report is None:
-        raise NotFound(f"{week.label} 的通报{'没有该版本' if raw else '尚未生成'}")
-    return report
+    if raw and not raw.isdigit():
+        raise NotFound(f"{week.label} 的通报没有该版本")
+    return services.stored(week, int(raw) if raw else None)
 
 
 def _view(report: WeeklyReport) -> dict[str, Any]:
-    """The stored figures as the signed-in user may see them: the same shape as services.report_view."""
-    org_id = services.scope_org_id(_actor(), request.args.get("org", "").strip() or None)
-    try:
-        view = view_for(report.data, org_id)
-    except ValueError:  # an org created after this report was built
-        raise NotFound("该单位不在本期通报中") from None
-    return {**view, "version": report.version, "built_at": report.built_at.isoformat()}
+    return services.scoped_view(report, _actor(), request.args.get("org", "").strip() or None)
 
 
 def _version_rows(week: Week) -> list[Any]:
