@@ -1,0 +1,95 @@
+"""Case categories (system-wide): what a citizen picks, and which kind of org handles it by default."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, flash, redirect, request, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+
+from supervise.cases.models import Category
+from supervise.extensions import db
+from supervise.staff.admin.common import (
+    CODE_RE,
+    ORG_KIND_LABELS,
+    Form,
+    bp,
+    changes_between,
+    commit_change,
+    form_page,
+    refused,
+    saved,
+    system_admin_required,
+    toggle_active,
+)
+from supervise.staff.auth import staff_required
+from supervise.staff.models import Role
+
+
+def _category_fields(form: Form) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "name": form.text("name", "类别名称", 100),
+        "name_en": form.text("name_en", "英文名称", 100, required=False),
+    }
+    kind = form.choice("default_org_kind", ORG_KIND_LABELS, "请选择默认承办单位类型", required=False)
+    fields["default_org_kind"] = kind or None
+    raw = request.form.get("sort_order", "").strip() or "0"
+    try:
+        fields["sort_order"] = int(raw)
+        if not -1000 <= fields["sort_order"] <= 1000:
+            raise ValueError
+    except ValueError:
+        form.errors["sort_order"] = "排序须为 -1000 到 1000 之间的整数"
+    return fields
+
+
+@bp.get("/categories")
+@staff_required(Role.ADMIN)
+@system_admin_required
+def categories(errors: dict[str, str] | None = None, status: int = 200) -> ResponseReturnValue:
+    rows = db.session.scalars(select(Category).order_by(Category.sort_order, Category.id)).all()
+    return form_page("staff/admin/categories.html", errors, status, rows=rows)
+
+
+@bp.post("/categories")
+@staff_required(Role.ADMIN)
+@system_admin_required
+def category_create() -> ResponseReturnValue:
+    form = Form()
+    code = form.identifier("code", "类别代码", CODE_RE, "类别代码只能包含字母、数字、- 和 _", Category.code)
+    fields = _category_fields(form)
+    if form.errors:
+        return categories(form.errors, 422)
+    db.session.add(Category(code=code, **fields))
+    return saved(
+        "category.create", f"已创建类别 {fields['name']}", "admin.categories", category=code, **fields
+    )
+
+
+@bp.post("/categories/<int:category_id>")
+@staff_required(Role.ADMIN)
+@system_admin_required
+def category_update(category_id: int) -> ResponseReturnValue:
+    category = db.session.get(Category, category_id) or abort(404)
+    form = Form()
+    fields = _category_fields(form)
+    if form.errors:
+        return refused("admin.categories", *form.errors.values())
+    changes = changes_between({key: getattr(category, key) for key in fields}, fields)
+    if changes:
+        for key, (_, new) in changes.items():
+            setattr(category, key, new)
+        commit_change("category.update", category=category.code, changes=changes)
+    flash(f"类别 {category.name} 已保存")
+    return redirect(url_for("admin.categories"))
+
+
+@bp.post("/categories/<int:category_id>/active")
+@staff_required(Role.ADMIN)
+@system_admin_required
+def category_active(category_id: int) -> ResponseReturnValue:
+    category = db.session.get(Category, category_id) or abort(404)
+    return toggle_active(
+        category, "admin.categories", f"类别 {category.name}", "category", category=category.code
+    )

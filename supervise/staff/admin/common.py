@@ -1,0 +1,213 @@
+"""What every admin section shares: the blueprint, the admin's scope, reading a posted form, and
+recording a change together with its `admin_change` audit row."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import InstrumentedAttribute
+from werkzeug.wrappers import Response
+
+from supervise.extensions import db
+from supervise.orgs.models import Org, OrgKind
+from supervise.staff import audit
+from supervise.staff.auth import is_system_admin
+from supervise.staff.models import User
+
+bp = Blueprint("admin", __name__, url_prefix="/staff/admin")
+
+ORG_KIND_LABELS = {
+    OrgKind.COMMISSION.value: "纪委监委",
+    OrgKind.DEPARTMENT.value: "部门",
+    OrgKind.TOWNSHIP.value: "乡镇/街道",
+    OrgKind.VILLAGE.value: "村/社区",
+}
+CALENDAR_KIND_LABELS = {"holiday": "节假日（放假）", "workday": "调休上班"}
+CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+# A shape check only (one @, a dot in the domain, no spaces): the mail server is the real judge.
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_EMAIL = 254  # RFC 5321's limit for a path, and the column's length
+
+Row = TypeVar("Row")
+
+
+@bp.app_context_processor
+def _labels() -> dict[str, Any]:
+    return {"org_kind_labels": ORG_KIND_LABELS, "calendar_kind_labels": CALENDAR_KIND_LABELS}
+
+
+def system_admin_required(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
+    """For system-wide sections: only admins of a top-level org (others: 403, audited)."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+        if not is_system_admin(current_user):
+            audit.record(
+                "access_denied", user=current_user, detail={"path": request.path, "why": "not system admin"}
+            )
+            db.session.commit()
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def no_store(response: Response) -> Response:
+    """For pages that must not outlive the visit in a cache (a password shown once, live job data)."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# -- scope: an admin sees the subtree of their own org, anything else is 404 ------------------------
+
+
+def in_scope(org: Org | None) -> bool:
+    return org is not None and org.path.startswith(current_user.org.path)
+
+
+def org_in_scope() -> ColumnElement[bool]:
+    """The same test as `in_scope`, for a query that joins `Org`."""
+    return Org.path.startswith(current_user.org.path, autoescape=True)
+
+
+def subtree_orgs() -> list[Org]:
+    return list(db.session.scalars(select(Org).where(org_in_scope()).order_by(Org.path)))
+
+
+def get_in_scope_or_404(
+    model: type[Row], row_id: Any, org_of: Callable[[Row], Org | None] = lambda row: row.org
+) -> Row:
+    """The row `row_id` of `model` if its org (per `org_of`) is in the admin's subtree; else 404.
+
+    `row_id` may come straight from a form field, so anything that is not a number is 404 too."""
+    try:
+        row = db.session.get(model, int(row_id))
+    except (TypeError, ValueError):
+        row = None
+    if row is None or not in_scope(org_of(row)):
+        abort(404)
+    return row
+
+
+def org_or_404(org_id: Any) -> Org:
+    return get_in_scope_or_404(Org, org_id, lambda org: org)
+
+
+# -- reading a posted form --------------------------------------------------------------------------
+
+
+class Form:
+    """The posted form, read field by field; each problem lands in `errors` (field → message) so a
+    page can show them all at once rather than one per submit."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, str] = {}
+
+    def text(self, name: str, label: str, max_len: int, required: bool = True) -> str:
+        value = request.form.get(name, "").strip()
+        if required and not value:
+            self.errors[name] = f"请填写{label}"
+        elif len(value) > max_len:
+            self.errors[name] = f"{label}不能超过 {max_len} 个字"
+        return value
+
+    def identifier(
+        self, name: str, label: str, pattern: re.Pattern[str], malformed: str, column: InstrumentedAttribute
+    ) -> str:
+        """A code or user name: required, of `pattern`'s shape, not yet used in `column`."""
+        value = self.text(name, label, 64)
+        if value and name not in self.errors:
+            if not pattern.match(value):
+                self.errors[name] = malformed
+            elif db.session.scalar(select(column).where(column == value)):
+                self.errors[name] = f"该{label}已被使用"
+        return value
+
+    def choice(self, name: str, allowed: Iterable[str], message: str, required: bool = True) -> str:
+        value = request.form.get(name, "")
+        if (required or value) and value not in allowed:
+            self.errors[name] = message
+        return value
+
+    def email(self) -> str | None:
+        """The optional e-mail address (escalations and reports go there); None when left empty."""
+        value = request.form.get("email", "").strip()
+        if not value:
+            return None
+        if len(value) > MAX_EMAIL:
+            self.errors["email"] = f"电子邮箱不能超过 {MAX_EMAIL} 个字符"
+        elif not EMAIL_RE.match(value):
+            self.errors["email"] = "请填写有效的电子邮箱，如 name@example.org"
+        return value
+
+
+def form_page(
+    template: str, errors: dict[str, str] | None, status: int, **context: Any
+) -> ResponseReturnValue:
+    """A section's page with its create form; after a refused POST the form keeps what was typed."""
+    return render_template(template, errors=errors or {}, form=request.form, **context), status
+
+
+# -- recording a change -----------------------------------------------------------------------------
+
+
+def record_change(what: str, /, **detail: Any) -> None:
+    """The audit row of an admin change, in the change's own transaction (the caller commits)."""
+    audit.record("admin_change", user=db.session.get(User, current_user.id), detail={"what": what, **detail})
+
+
+def commit_change(what: str, /, **detail: Any) -> None:
+    record_change(what, **detail)
+    db.session.commit()
+
+
+def saved(what: str, message: str, endpoint: str, /, **detail: Any) -> Response:
+    """Commit the change with its audit row, say so, and go back to the section's page."""
+    commit_change(what, **detail)
+    flash(message)
+    return redirect(url_for(endpoint))
+
+
+def refused(endpoint: str, *messages: str) -> Response:
+    """Back to the section's page with why nothing was changed (for forms inside a list's rows,
+    which have no page of their own to re-render)."""
+    flash("；".join(messages), "error")
+    return redirect(url_for(endpoint))
+
+
+def changes_between(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """What an edit changes, as the audit row keeps it: field → [old, new]."""
+    return {key: [old[key], value] for key, value in new.items() if old[key] != value}
+
+
+def toggle_active(
+    row: Any,
+    endpoint: str,
+    label: str,
+    what: str,
+    /,
+    *,
+    verbs: tuple[str, str] = ("activate", "deactivate"),
+    refuse_disable: str | None = None,
+    on_disable: Callable[[], None] | None = None,
+    **detail: Any,
+) -> Response:
+    """The 启用/停用 form of a row: `what`.activate or `what`.deactivate (or other `verbs`) when it
+    changes anything; `refuse_disable` says why this row may not be disabled (e.g. one's own)."""
+    active = request.form.get("active") == "1"
+    if not active and refuse_disable:
+        return refused(endpoint, refuse_disable)
+    if row.active != active:
+        row.active = active
+        if not active and on_disable is not None:
+            on_disable()
+        commit_change(f"{what}.{verbs[0] if active else verbs[1]}", **detail)
+    flash(f"{label} 已{'启用' if active else '停用'}")
+    return redirect(url_for(endpoint))

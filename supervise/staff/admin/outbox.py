@@ -1,0 +1,82 @@
+"""Dead letters of the outbox (system-wide): notices that failed every delivery attempt."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import abort, render_template
+from flask.typing import ResponseReturnValue
+from sqlalchemy import func, select, update
+
+from supervise.cases.models import Case
+from supervise.dbtypes import utcnow
+from supervise.extensions import db
+from supervise.notify.models import OutboxMessage
+from supervise.queueing import enqueue_outbox
+from supervise.staff.admin.common import bp, refused, saved, system_admin_required
+from supervise.staff.auth import staff_required
+from supervise.staff.models import Role
+
+DEAD_LETTERS_SHOWN = 200
+# The drain re-enqueues pending rows every minute: one still pending after this is stuck somewhere.
+STALE_PENDING = timedelta(minutes=10)
+
+
+@bp.get("/outbox")
+@staff_required(Role.ADMIN)
+@system_admin_required
+def outbox() -> ResponseReturnValue:
+    """Outbox rows that failed MAX_ATTEMPTS times: nobody is told unless an admin looks here.
+
+    System-wide because a row is not an org's (a case's notice may go to several orgs' staff)."""
+    rows = db.session.execute(
+        select(OutboxMessage, Case.tracking_no)
+        .outerjoin(Case, Case.id == OutboxMessage.case_id)
+        .where(OutboxMessage.status == "dead")
+        .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+        .limit(DEAD_LETTERS_SHOWN)
+    ).all()
+    dead_total = db.session.scalar(select(func.count(OutboxMessage.id)).where(OutboxMessage.status == "dead"))
+    stale_pending = db.session.scalar(
+        select(func.count(OutboxMessage.id)).where(
+            OutboxMessage.status == "pending", OutboxMessage.created_at < utcnow() - STALE_PENDING
+        )
+    )
+    return render_template(
+        "staff/admin/outbox.html",
+        rows=rows,
+        dead_total=dead_total,
+        shown_limit=DEAD_LETTERS_SHOWN,
+        stale_pending=stale_pending,
+        stale_minutes=int(STALE_PENDING.total_seconds() // 60),
+    )
+
+
+@bp.post("/outbox/<int:message_id>/retry")
+@staff_required(Role.ADMIN)
+@system_admin_required
+def outbox_retry(message_id: int) -> ResponseReturnValue:
+    message = db.session.get(OutboxMessage, message_id) or abort(404)
+    kind, channel, attempts, last_error = message.kind, message.channel, message.attempts, message.last_error
+    # Conditional, so two admins pressing "retry" at once (or a row retried meanwhile) reset it once.
+    reset = db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.status == "dead")
+        .values(status="pending", attempts=0)
+    )
+    if reset.rowcount != 1:
+        db.session.rollback()
+        return refused("admin.outbox", f"消息 {message_id} 已不在投递失败列表中")
+    response = saved(
+        "outbox.retry",
+        f"消息 {message_id} 已重新排队投递",
+        "admin.outbox",
+        message=message_id,
+        kind=kind,
+        channel=channel,
+        attempts=attempts,
+        last_error=(last_error or "")[:200],
+    )
+    # After the commit, so the worker finds the row pending; if Redis is away the drain enqueues it.
+    enqueue_outbox([message_id])
+    return response

@@ -1,0 +1,162 @@
+"""Staff accounts of the admin's subtree: create, edit, enable and disable, reset a password."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from flask import current_app, flash, make_response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.security import generate_password_hash
+
+from supervise.extensions import db
+from supervise.orgs.models import Org
+from supervise.staff.admin.common import (
+    Form,
+    bp,
+    changes_between,
+    commit_change,
+    form_page,
+    get_in_scope_or_404,
+    no_store,
+    org_in_scope,
+    org_or_404,
+    refused,
+    subtree_orgs,
+    toggle_active,
+)
+from supervise.staff.auth import end_sessions, staff_required
+from supervise.staff.models import Role, User
+from supervise.staff.services import create_user
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
+MIN_PASSWORD = 10
+ROLES = {r.value for r in Role}
+
+
+def _new_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def _password_shown(user: User, password: str, created: bool) -> ResponseReturnValue:
+    # Shown here once, never stored in clear: the page is not cached and there is no way back to it.
+    return no_store(
+        make_response(
+            render_template("staff/admin/password_shown.html", user=user, password=password, created=created)
+        )
+    )
+
+
+@bp.get("/users")
+@staff_required(Role.ADMIN)
+def users(errors: dict[str, str] | None = None, status: int = 200) -> ResponseReturnValue:
+    rows = db.session.scalars(
+        select(User).join(User.org).where(org_in_scope()).order_by(Org.path, User.username)
+    ).all()
+    return form_page(
+        "staff/admin/users.html",
+        errors,
+        status,
+        rows=rows,
+        orgs=subtree_orgs(),
+        roles=[r.value for r in Role],
+        min_password=MIN_PASSWORD,
+    )
+
+
+@bp.post("/users")
+@staff_required(Role.ADMIN)
+def user_create() -> ResponseReturnValue:
+    form = Form()
+    username = form.identifier(
+        "username",
+        "用户名",
+        USERNAME_RE,
+        "用户名为 3–64 位字母、数字、. _ -，以字母或数字开头",
+        User.username,
+    )
+    display_name = form.text("display_name", "姓名", 100, required=False)
+    email = form.email()
+    role = form.choice("role", ROLES, "请选择角色")
+    org = org_or_404(request.form.get("org"))
+    password = request.form.get("password", "")
+    if password and len(password) < MIN_PASSWORD:
+        form.errors["password"] = f"密码至少 {MIN_PASSWORD} 位；留空则自动生成"
+    if form.errors:
+        return users(form.errors, 422)
+    user, password = create_user(
+        db.session,
+        username=username,
+        org=org,
+        role=role,
+        password=password or _new_password(),
+        display_name=display_name,
+    )
+    user.email = email
+    commit_change(
+        "user.create",
+        target=username,
+        org=org.code,
+        role=role,
+        email=email,
+        password="given" if request.form.get("password") else "generated",
+    )
+    return _password_shown(user, password, created=True)
+
+
+@bp.post("/users/<int:user_id>/active")
+@staff_required(Role.ADMIN)
+def user_active(user_id: int) -> ResponseReturnValue:
+    user = get_in_scope_or_404(User, user_id)
+    return toggle_active(
+        user,
+        "admin.users",
+        f"账号 {user.username}",
+        "user",
+        verbs=("enable", "disable"),
+        refuse_disable="不能停用自己的账号" if user.id == current_user.id else None,
+        # Signed-in browsers are out at their next request.
+        on_disable=lambda: end_sessions(user),
+        target=user.username,
+    )
+
+
+@bp.post("/users/<int:user_id>/password")
+@staff_required(Role.ADMIN)
+def user_password(user_id: int) -> ResponseReturnValue:
+    user = get_in_scope_or_404(User, user_id)
+    if user.id == current_user.id:
+        return refused("admin.users", "请通过“修改密码”修改自己的密码")
+    password = _new_password()
+    user.password_hash = generate_password_hash(password, current_app.config["PASSWORD_HASH_METHOD"])
+    end_sessions(user)
+    commit_change("user.reset_password", target=user.username)
+    return _password_shown(user, password, created=False)
+
+
+@bp.post("/users/<int:user_id>")
+@staff_required(Role.ADMIN)
+def user_update(user_id: int) -> ResponseReturnValue:
+    """Change a user's display name, e-mail address, role and org."""
+    user = get_in_scope_or_404(User, user_id)
+    form = Form()
+    display_name = form.text("display_name", "姓名", 100, required=False) or user.display_name
+    # An empty field clears the address; a form without the field (an older page) leaves it alone.
+    email = form.email() if "email" in request.form else user.email
+    role = form.choice("role", ROLES, "请选择角色")
+    org = org_or_404(request.form.get("org"))
+    if user.id == current_user.id and (role != user.role or org.id != user.org_id):
+        form.errors["role"] = "不能修改自己的角色或单位"
+    if form.errors:
+        return refused("admin.users", *form.errors.values())
+    changes = changes_between(
+        {"display_name": user.display_name, "email": user.email, "role": user.role, "org": user.org.code},
+        {"display_name": display_name, "email": email, "role": role, "org": org.code},
+    )
+    if changes:
+        user.display_name, user.email, user.role, user.org = display_name, email, role, org
+        commit_change("user.update", target=user.username, changes=changes)
+    flash(f"账号 {user.username} 已保存")
+    return redirect(url_for("admin.users"))
