@@ -78,13 +78,24 @@ def _template_helpers(app: Flask) -> None:
     from flask_babel import get_locale
 
     from supervise import i18n
-    from supervise.cases.labels import ACTION_LABELS, STATUS_LABELS
+    from supervise.cases.labels import (
+        ACTION_LABELS,
+        DISPOSAL_LABELS,
+        KIND_LABELS,
+        ORG_KIND_LABELS,
+        REJECT_REASON_LABELS,
+        STATUS_LABELS,
+    )
     from supervise.deadlines.calendar import SHANGHAI, local_date
 
     app.jinja_env.globals.update(
         languages=i18n.LANGUAGES,
         status_labels=STATUS_LABELS,
         action_labels=ACTION_LABELS,
+        kind_labels=KIND_LABELS,
+        disposal_labels=DISPOSAL_LABELS,
+        reject_reason_labels=REJECT_REASON_LABELS,
+        org_kind_labels=ORG_KIND_LABELS,
         get_locale=get_locale,
     )
     app.jinja_env.filters["local_date"] = lambda moment: local_date(moment).isoformat()

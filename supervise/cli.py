@@ -17,6 +17,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from supervise.app import create_app
 from supervise.extensions import db
 from supervise.intake.cli import qr_group
+from supervise.orgs.models import OrgKind
 
 
 @click.group(
@@ -47,6 +48,14 @@ def init() -> None:
     click.echo(f"database at head; calendar years loaded: {', '.join(map(str, years)) or 'none new'}")
     if backfilled:
         click.echo(f"deadline clocks started for {backfilled} open case(s) from before they existed")
+    _warn_bodies_without_intake()
+
+
+def _warn_bodies_without_intake() -> None:
+    from supervise.demo import intake_warnings
+
+    for line in intake_warnings(db.session):
+        click.echo(f"warning: {line}", err=True)
 
 
 @main.command()
@@ -60,8 +69,10 @@ def demo() -> None:
     summary = load_demo()
     base = current_app.config["BASE_URL"]
     click.echo(f"Demo password for every demo account: {summary['password']}")
-    for username, role, org in summary["users"]:
-        click.echo(f"  {username:<26} {role:<11} {org}")
+    for username, roles, org in summary["users"]:
+        click.echo(f"  {username:<30} {roles:<18} {org}")
+    for line in summary["warnings"]:
+        click.echo(f"warning: {line}", err=True)
     click.echo("Points (QR targets):")
     for name, token in summary["points"]:
         click.echo(f"  {name:<24} {base}/s/{token}")
@@ -237,12 +248,24 @@ def org() -> None:
 @org.command("create")
 @click.option("--code", required=True, help="stable code, e.g. xx-county")
 @click.option("--name", required=True, help="e.g. 某某县纪委监委")
-@click.option("--kind", required=True, type=click.Choice(["commission", "department", "township", "village"]))
+@click.option(
+    "--kind",
+    required=True,
+    type=click.Choice([k.value for k in OrgKind]),
+    help="discipline bodies: commission, discipline_office (a township's 纪委), stationed_group (派驻组); "
+    "units: department, township, village",
+)
+@click.option(
+    "--supervised-by",
+    "body_code",
+    default=None,
+    help="a unit's supervising discipline body (default: the nearest one at or above it)",
+)
 @click.option(
     "--parent", "parent_code", default=None, help="the parent org's code (none: the top of the tree)"
 )
 @with_appcontext
-def org_create(code: str, name: str, kind: str, parent_code: str | None) -> None:
+def org_create(code: str, name: str, kind: str, parent_code: str | None, body_code: str | None) -> None:
     """Create an org: the first one (the commission at the top) on a new production install."""
     from supervise.orgs.services import create_org, get_org_by_code, root_org
 
@@ -255,7 +278,12 @@ def org_create(code: str, name: str, kind: str, parent_code: str | None) -> None
             raise click.ClickException(f"no org with code {parent_code!r}")
     elif root_org(db.session) is not None:
         raise click.ClickException("the tree has its top org already: give --parent")
-    create_org(db.session, code, name, kind, parent)
+    org = create_org(db.session, code, name, kind, parent)
+    if body_code:
+        body = get_org_by_code(db.session, body_code)
+        if body is None or not body.is_body or org.is_body:
+            raise click.ClickException(f"{body_code!r} is not a discipline body that can supervise {code!r}")
+        org.supervising_body = body
     db.session.commit()
     click.echo(f"created {code} ({kind}{f' under {parent_code}' if parent_code else ', top of the tree'})")
 
@@ -271,7 +299,12 @@ def user() -> None:
 @user.command("create")
 @click.option("--username", required=True)
 @click.option("--org", "org_code", required=True, help="org code, e.g. demo-county")
-@click.option("--role", required=True, type=click.Choice(["intake", "handler", "supervisor", "admin"]))
+@click.option(
+    "--role",
+    required=True,
+    help="intake, handler, supervisor (discipline bodies), leader, handler (units), admin; "
+    "several with commas: intake,supervisor",
+)
 @click.option("--password", default=None, help="generated and printed when omitted")
 @with_appcontext
 def user_create(username: str, org_code: str, role: str, password: str | None) -> None:

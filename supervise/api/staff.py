@@ -38,7 +38,7 @@ class Queue(MethodView):
         rows, cursor = queue_page(
             db.session, actor, ctx.clocks, ctx.now, Filters(**args), cursor=cursor, limit=limit
         )
-        return page_payload(rows, cursor, lambda c: services.summary_view(c, ctx.clocks, ctx.now))
+        return page_payload(rows, cursor, lambda c: services.summary_view(c, ctx.clocks, ctx.now, actor))
 
 
 @blp.route("/cases/<ref>")

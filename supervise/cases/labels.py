@@ -21,6 +21,10 @@ ACTION_LABELS = {
     "reject": N_("不予受理"),
     "merge": N_("合并办理"),
     "transfer": N_("转办"),
+    "classify": N_("改变定性"),
+    "return": N_("退回"),
+    "answer": N_("直接答复"),
+    "reverse_rejection": N_("撤销不予受理"),
     "assign": N_("交办"),
     "start": N_("开始办理"),
     "feedback": N_("拟写答复"),
@@ -35,4 +39,36 @@ ACTION_LABELS = {
     "warn": N_("即将超期提醒"),
     "escalate": N_("督办"),
     "deadline_changed": N_("期限调整"),
+}
+
+KIND_LABELS = {
+    "accusation": N_("检举控告"),
+    "service": N_("作风效能诉求"),
+    "appeal": N_("申诉"),
+    "suggestion": N_("批评建议"),
+    "out_of_scope": N_("不属于受理范围"),
+}
+
+DISPOSAL_LABELS = {
+    "talk_inquiry": N_("谈话函询"),
+    "preliminary_check": N_("初步核实"),
+    "shelved": N_("暂存待查"),
+    "concluded": N_("予以了结"),
+}
+
+REJECT_REASON_LABELS = {
+    "out_of_scope": N_("不属于本机关受理范围"),
+    "no_facts": N_("反映内容不具体，无法核实"),
+    "already_handled": N_("已依法处理或正在其他程序中"),
+    "duplicate": N_("重复反映且无新的事实和理由"),
+    "other": N_("其他"),
+}
+
+ORG_KIND_LABELS = {
+    "commission": N_("纪委监委"),
+    "discipline_office": N_("乡镇（街道）纪委"),
+    "stationed_group": N_("派驻纪检监察组"),
+    "department": N_("部门"),
+    "township": N_("乡镇政府/街道办"),
+    "village": N_("村/社区"),
 }

@@ -21,7 +21,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from supervise.cases.states import OPEN_STATES, Rating, Status, sql_in, sql_in_values
+from supervise.cases.states import (
+    OPEN_STATES,
+    CaseKind,
+    Disposal,
+    Rating,
+    RejectReason,
+    Status,
+    sql_in,
+    sql_in_values,
+)
 from supervise.dbtypes import UTCDateTime, utcnow
 from supervise.extensions import db
 from supervise.intake.models import Point
@@ -35,10 +44,17 @@ class Category(db.Model):
     __tablename__ = "categories"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    __table_args__ = (
+        CheckConstraint(
+            f"default_kind IS NULL OR default_kind IN ({sql_in(CaseKind)})", name="default_kind_valid"
+        ),
+    )
+
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(100))
     name_en: Mapped[str] = mapped_column(String(100), default="")
-    default_org_kind: Mapped[str | None] = mapped_column(String(20))
+    # The 定性 intake starts from when accepting a case of this category (they may change it).
+    default_kind: Mapped[str | None] = mapped_column(String(20))
     sort_order: Mapped[int] = mapped_column(default=0)
     active: Mapped[bool] = mapped_column(default=True)
 
@@ -67,11 +83,13 @@ DUE_SOON_SQL = "is_open AND due_soon AND NOT overdue"
 
 
 def _partial_queue_indexes(name: str, where: str) -> tuple[Index, Index]:
-    """A small index per flagged tab, for any scope: (priority, due, id) and the same per org."""
+    """A small index per flagged tab, for any scope: (priority, due, id) and the same per owner."""
     condition = {"postgresql_where": text(where), "sqlite_where": text(where)}
     return (
         Index(f"ix_cases_{name}_queue", "priority", "response_due_at", "id", **condition),
-        Index(f"ix_cases_org_{name}_queue", "org_id", "priority", "response_due_at", "id", **condition),
+        Index(
+            f"ix_cases_owner_{name}_queue", "owner_org_id", "priority", "response_due_at", "id", **condition
+        ),
     )
 
 
@@ -84,12 +102,19 @@ class Case(db.Model):
         CheckConstraint(f"rating IS NULL OR rating IN ({sql_in(Rating)})", name="rating_valid"),
         CheckConstraint("escalation_level BETWEEN 0 AND 2", name="escalation_level_valid"),
         CheckConstraint("priority IN (-1, 0, 1)", name="priority_valid"),
+        CheckConstraint(f"kind IS NULL OR kind IN ({sql_in(CaseKind)})", name="kind_valid"),
+        CheckConstraint(f"disposal IS NULL OR disposal IN ({sql_in(Disposal)})", name="disposal_valid"),
+        CheckConstraint(
+            f"reject_reason IS NULL OR reject_reason IN ({sql_in(RejectReason)})", name="reject_reason_valid"
+        ),
         # Queue pages read (tab, priority) in (due, id) order: one index range per priority value,
-        # whether the tab is scoped to one org or to a whole subtree (see cases/queries.py).
+        # whether the tab is scoped to one body or to a whole subtree (see cases/queries.py).
         Index("ix_cases_bucket_queue", "bucket", "priority", "response_due_at", "id"),
-        Index("ix_cases_org_bucket_queue", "org_id", "bucket", "priority", "response_due_at", "id"),
+        Index("ix_cases_owner_bucket_queue", "owner_org_id", "bucket", "priority", "response_due_at", "id"),
         Index("ix_cases_open_queue", "is_open", "priority", "response_due_at", "id"),
-        Index("ix_cases_org_open_queue", "org_id", "is_open", "priority", "response_due_at", "id"),
+        Index("ix_cases_owner_open_queue", "owner_org_id", "is_open", "priority", "response_due_at", "id"),
+        # A unit's queue: what was transferred to it (few rows per unit).
+        Index("ix_cases_unit_queue", "unit_org_id", "bucket", "response_due_at", "id"),
         Index("ix_cases_assignee_queue", "assignee_id", "is_open", "priority", "response_due_at", "id"),
         # 督办件, 已超期, 即将超期 are few: small partial indexes serve those tabs for any scope.
         *_partial_queue_indexes("escalated", ESCALATED_SQL),
@@ -119,7 +144,16 @@ class Case(db.Model):
     is_open: Mapped[bool] = mapped_column(Computed(IS_OPEN_SQL, persisted=True))
     version: Mapped[int] = mapped_column(default=1)
 
+    # Where the case sits now (who acts next): the owner, or the unit it was transferred to.
     org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id"))
+    # DESIGN.md §2a. The owner (the discipline body that received it) decides and answers; the
+    # subject unit (被反映单位) is who the complaint is about; the unit (承办单位) is the one a
+    # service complaint was transferred to, kept after its answer so the unit sees its history.
+    # Set on every insert; nullable only because SQLite cannot add a NOT NULL column to `cases`.
+    owner_org_id: Mapped[int | None] = mapped_column(ForeignKey("orgs.id"))
+    subject_org_id: Mapped[int | None] = mapped_column(ForeignKey("orgs.id"))
+    unit_org_id: Mapped[int | None] = mapped_column(ForeignKey("orgs.id"))
+    kind: Mapped[str | None] = mapped_column(String(20))  # 定性, set at acceptance
     point_id: Mapped[int | None] = mapped_column(ForeignKey("points.id"), index=True)
     category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"), index=True)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -150,6 +184,10 @@ class Case(db.Model):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     escalation_level: Mapped[int] = mapped_column(SmallInteger, default=0)
 
+    reject_reason: Mapped[str | None] = mapped_column(String(20))
+    disposal: Mapped[str | None] = mapped_column(String(20))  # 处置方式 of a 检举控告 case
+    disposal_note: Mapped[str | None] = mapped_column(Text)
+
     feedback_draft: Mapped[str | None] = mapped_column(Text)
     feedback_text: Mapped[str | None] = mapped_column(Text)
     rating: Mapped[str | None] = mapped_column(String(32))
@@ -164,7 +202,10 @@ class Case(db.Model):
 
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    org: Mapped[Org] = relationship()
+    org: Mapped[Org] = relationship(foreign_keys=[org_id])
+    owner: Mapped[Org | None] = relationship(foreign_keys=[owner_org_id])
+    subject_org: Mapped[Org | None] = relationship(foreign_keys=[subject_org_id])
+    unit: Mapped[Org | None] = relationship(foreign_keys=[unit_org_id])
     point: Mapped[Point | None] = relationship()
     category: Mapped[Category] = relationship()
     assignee: Mapped[User | None] = relationship()

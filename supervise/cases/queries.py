@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from supervise.cases.models import Case, Category
 from supervise.cases.search import matches
-from supervise.cases.states import Status
+from supervise.cases.states import CaseKind, Status
 from supervise.cases.workflow import (
     PRIORITY_ANONYMOUS,
     PRIORITY_CITIZEN_REPLIED,
@@ -27,7 +27,6 @@ from supervise.deadlines.clocks import Clocks
 from supervise.errors import InvalidInput
 from supervise.intake.models import Point
 from supervise.orgs.models import Org
-from supervise.staff.models import Role
 
 S = Status
 STATUS_QUEUES: dict[str, set[Status]] = {
@@ -38,7 +37,22 @@ STATUS_QUEUES: dict[str, set[Status]] = {
     "done": {S.RESPONDED, S.CLOSED, S.REJECTED, S.MERGED},  # 已办结
 }
 PRIORITIES = (PRIORITY_CITIZEN_REPLIED, PRIORITY_REAL_NAME, PRIORITY_ANONYMOUS)
-QUEUES = ("intake", "dispatch", "in_progress", "review", "due_soon", "overdue", "escalated", "done", "mine")
+QUEUES = (
+    "intake",
+    "dispatch",
+    "in_progress",
+    "review",
+    "due_soon",
+    "overdue",
+    "escalated",
+    "rejected",
+    "done",
+    "mine",
+)
+# The tabs a unit's staff have: they never receive, review or reject (DESIGN.md §2a).
+UNIT_QUEUES = ("dispatch", "in_progress", "review", "due_soon", "overdue", "done", "mine")
+# Calendar days that cover the 10 working days a rejection stays reversible (long holidays too).
+REJECTION_REVIEW_WINDOW_DAYS = 21
 
 
 @dataclass
@@ -57,7 +71,7 @@ class Filters:
 
 
 def subtree_ids(session: Session, actor: Actor) -> list[int] | None:
-    """The orgs a supervisor or admin sees, or None when that is every org (no condition needed).
+    """The orgs below a supervisor's or admin's org, or None when that is every org (no condition).
 
     Given as ids, PostgreSQL estimates the subtree's share of cases from `cases.org_id` statistics;
     behind `IN (SELECT … LIKE …)` it guesses from the share of orgs and may sort a whole subtree
@@ -68,18 +82,29 @@ def subtree_ids(session: Session, actor: Actor) -> list[int] | None:
 
 
 def scoped(session: Session, stmt: Select, actor: Actor, ids: list[int] | None = None) -> Select:
-    """Every staff query goes through here: supervisors and admins see their subtree, others their org."""
-    if actor.role in (Role.SUPERVISOR, Role.ADMIN):
+    """Every staff query goes through here, and says what `Actor.sees` says (DESIGN.md §2a):
+    discipline staff see what their body owns (supervisors and admins: what the bodies in their
+    subtree own); a unit sees what was transferred to it, never a 检举控告 case."""
+    if not actor.at_body:
+        return stmt.where(Case.unit_org_id == actor.org_id, Case.kind != CaseKind.ACCUSATION.value)
+    if actor.oversees_subtree:
         ids = subtree_ids(session, actor) if ids is None else ids
-        return stmt if ids is None else stmt.where(Case.org_id.in_(ids))
-    return stmt.where(Case.org_id == actor.org_id)
+        return stmt if ids is None else stmt.where(Case.owner_org_id.in_(ids))
+    return stmt.where(Case.owner_org_id == actor.org_id)
 
 
 def _queue_condition(stmt: Select, queue: str | None, actor: Actor, clocks: Clocks, now: datetime) -> Select:
     # Equalities on the derived columns `bucket` / `is_open` (not `status IN (…)`) let each
     # priority's rows come straight out of an index in (due, id) order.
+    if not actor.at_body and queue == "dispatch":
+        # A unit's 待交办: transferred to it, its leader has not picked a handler yet.
+        return stmt.where(Case.org_id == actor.org_id, Case.status == S.ASSIGNED, Case.assignee_id.is_(None))
     if queue in STATUS_QUEUES:
         return stmt.where(Case.bucket == queue)
+    if queue == "rejected":
+        # 不予受理复核: the rejections a supervisor may still reverse (10 working days ≈ 14 days).
+        since = now - timedelta(days=REJECTION_REVIEW_WINDOW_DAYS)
+        return stmt.where(Case.status == S.REJECTED, Case.closed_at >= since)
     # 已超期 / 即将超期 are the flags the deadline sweep sets (deadlines/sweep.py), each read
     # through its own small partial index.
     if queue == "overdue":
@@ -204,11 +229,15 @@ def queue_page(
     return rows, (encode_cursor(rows[-1]) if more and rows else None)
 
 
+def queues_for(actor: Actor) -> tuple[str, ...]:
+    return QUEUES if actor.at_body else UNIT_QUEUES
+
+
 def queue_counts(session: Session, actor: Actor, clocks: Clocks, now: datetime) -> dict[str, int]:
     """How many cases each tab holds for this actor (the live counts on the tabs)."""
     counts = {}
-    ids = subtree_ids(session, actor) if actor.role in (Role.SUPERVISOR, Role.ADMIN) else None
-    for queue in QUEUES:
+    ids = subtree_ids(session, actor) if actor.oversees_subtree else None
+    for queue in queues_for(actor):
         stmt = _queue_condition(
             scoped(session, select(func.count(Case.id)), actor, ids), queue, actor, clocks, now
         )

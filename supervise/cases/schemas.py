@@ -7,7 +7,7 @@ from typing import ClassVar
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from supervise.cases.queries import QUEUES
-from supervise.cases.states import STAFF_ACTIONS, Rating
+from supervise.cases.states import STAFF_ACTIONS, CaseKind, Disposal, Rating, RejectReason
 from supervise.i18n import N_
 
 REQUIRED = {"required": N_("此项为必填项"), "null": N_("此项不能为空")}
@@ -45,6 +45,11 @@ class SubmitSchema(StrictSchema):
     )
     content = _text(10, 5000, N_("问题描述须为 10–5000 个字"), required=True)
     point = fields.String(load_default=None, validate=validate.Length(max=64))
+    subject_unit = fields.String(
+        load_default=None,
+        validate=validate.Length(max=64),
+        metadata={"description": "被反映单位 (an org code, see GET /api/v1/units); ignored with a point"},
+    )
     name = _text(1, 50, N_("姓名须为 1–50 个字"), load_default=None)
     phone = fields.String(load_default=None, validate=PHONE)
     occurred_at = fields.Date(load_default=None, error_messages={"invalid": N_("日期格式应为 YYYY-MM-DD")})
@@ -114,6 +119,19 @@ class PublicCaseSchema(Schema):
     can_rate = fields.Boolean()
     can_supplement = fields.Boolean()
     timeline = fields.List(fields.Nested(PublicEventSchema))
+    merged_into = fields.Nested(
+        "MergedIntoSchema",
+        allow_none=True,
+        metadata={"description": "重复件: the case this one joined, whose answer is this one's"},
+    )
+
+
+class MergedIntoSchema(Schema):
+    tracking_no = fields.String()
+    status = fields.String()
+    responded_at = fields.DateTime(allow_none=True)
+    feedback = fields.String(allow_none=True)
+    timeline = fields.List(fields.Nested(PublicEventSchema))
 
 
 class CategorySchema(Schema):
@@ -150,9 +168,29 @@ class ActionSchema(StrictSchema):
     user = fields.String(load_default=None, validate=validate.Length(max=64))
     text = _text(1, 5000, N_("内容须为 1–5000 个字"), load_default=None)
     days = fields.Integer(load_default=None, strict=True)
+    kind = fields.String(
+        load_default=None,
+        validate=validate.OneOf([k.value for k in CaseKind]),
+        metadata={"description": "定性 (accept, classify): " + " | ".join(k.value for k in CaseKind)},
+    )
+    reason_code = fields.String(
+        load_default=None,
+        validate=validate.OneOf([r.value for r in RejectReason]),
+        metadata={"description": "不予受理的理由 (reject)"},
+    )
+    disposal = fields.String(
+        load_default=None,
+        validate=validate.OneOf([d.value for d in Disposal]),
+        metadata={"description": "处置方式 of a 检举控告 case (feedback, answer)"},
+    )
+    disposal_note = _text(1, 2000, N_("处置理由须为 1–2000 个字"), load_default=None)
 
     REQUIRES: ClassVar[dict[str, list[str]]] = {
-        "reject": ["reason"],
+        "reject": ["reason", "reason_code"],
+        "reverse_rejection": ["reason"],
+        "classify": ["kind"],
+        "return": ["reason"],
+        "answer": ["text"],
         "merge": ["into"],
         "transfer": ["org"],
         "assign": ["user"],
@@ -206,9 +244,13 @@ class CaseSummarySchema(Schema):
     category = fields.String()
     subject = fields.String()
     point = fields.String(allow_none=True)
-    org = fields.String()
+    org = fields.String(metadata={"description": "where the case sits now (who acts next)"})
+    owner = fields.String(allow_none=True, metadata={"description": "the discipline body that owns it"})
+    subject_unit = fields.String(allow_none=True, metadata={"description": "被反映单位"})
+    unit = fields.String(allow_none=True, metadata={"description": "the unit a service complaint went to"})
+    kind = fields.String(allow_none=True, metadata={"description": "定性, set at acceptance"})
     assignee = fields.String(allow_none=True)
-    real_name = fields.Boolean()
+    real_name = fields.Boolean(metadata={"description": "always false for a unit's staff"})
     received_at = fields.DateTime()
     response_due_at = fields.DateTime()
     due_provisional = fields.Boolean()
@@ -246,6 +288,9 @@ class CaseDetailSchema(CaseSummarySchema):
     feedback_text = fields.String(allow_none=True)
     rating_comment = fields.String(allow_none=True)
     merged_into = fields.String(allow_none=True)
+    disposal = fields.String(allow_none=True, metadata={"description": "处置方式 of a 检举控告 case"})
+    disposal_note = fields.String(allow_none=True)
+    reject_reason = fields.String(allow_none=True)
     reporter = fields.Nested(ReporterSchema, allow_none=True)
     attachments = fields.List(fields.Nested(AttachmentSchema))
     events = fields.List(fields.Nested(StaffEventSchema))

@@ -40,6 +40,7 @@ from supervise.intake.storage import UploadStore
 from supervise.intake.uploads import StoredImage, store_photos
 from supervise.notify.outbox import queue_message
 from supervise.orgs.models import Org
+from supervise.orgs.routing import OrgTree
 from supervise.orgs.services import get_org_by_code, root_org
 from supervise.staff import audit
 from supervise.staff.models import Role, User
@@ -100,14 +101,26 @@ def _next_tracking_no(session: Session, year: int) -> str:
     return f"MS{year}-{value:06d}"
 
 
-def _handling_org(session: Session, point: Point | None, about_org_head: bool) -> Org:
-    org = point.org if point else root_org(session)
+def _subject_unit(session: Session, point: Point | None, code: str | None) -> Org:
+    """被反映单位: the point's org, the unit chosen on /report, or (unknown) the top commission."""
+    if point is not None:
+        return point.org
+    if code:
+        org = get_org_by_code(session, code)
+        if org is None or not org.active:
+            raise InvalidInput(N_("找不到该单位"), {"subject_unit": [N_("找不到该单位，请重新选择")]})
+        return org
+    org = root_org(session)
     if org is None:
         raise RuntimeError("no organisation configured: run `supervise demo` or create one")
-    # A complaint about the head of the org that would handle it goes up one level (DESIGN.md §3).
-    if about_org_head and org.parent is not None:
-        org = org.parent
     return org
+
+
+def route(session: Session, subject: Org, about_leadership: bool) -> Org:
+    """The discipline body that receives a complaint about `subject` (DESIGN.md §2a): never the
+    subject itself, always a body with someone to accept it."""
+    owner_id = OrgTree.load(session).owner_for(subject.id, about_leadership=about_leadership)
+    return session.get(Org, owner_id)
 
 
 REPLAY_WINDOW = timedelta(minutes=30)
@@ -182,7 +195,8 @@ def submit_case(
     # Photos are checked and stored before anything enters the session: a bad one leaves no trace.
     images = store_photos(upload_store(), list(photos))
     ctx = make_context(now)
-    org = _handling_org(session, point, data.get("about_org_head", False))
+    subject_org = _subject_unit(session, point, data.get("subject_unit"))
+    org = route(session, subject_org, bool(data.get("about_org_head")))
     tracking_no = _next_tracking_no(session, local_date(ctx.now).year)
     code = new_access_code()
     box = identity_box()
@@ -192,6 +206,8 @@ def submit_case(
         access_code_hash=hash_access_code(current_app.config["SECRET_KEY"], tracking_no, code),
         status=Status.RECEIVED,
         org=org,
+        owner=org,
+        subject_org=subject_org,
         point=point,
         category=category,
         subject=data["subject"].strip(),
@@ -263,6 +279,30 @@ def find_for_citizen(tracking_no: str, access_code: str) -> Case:
 
 
 def public_view(case: Case) -> dict[str, Any]:
+    """What the citizen sees. A merged case shows the case it joined: its progress and answer."""
+    master = case.merged_into if case.status == Status.MERGED else None
+    view = _public_fields(case)
+    if master is not None:
+        joined = _public_fields(master)
+        view["merged_into"] = {
+            "tracking_no": master.tracking_no,
+            "status": master.status,
+            "responded_at": joined["responded_at"],
+            "feedback": joined["feedback"],
+            "timeline": [e for e in joined["timeline"] if e["action"] in PUBLIC_PROGRESS],
+        }
+        view["feedback"], view["responded_at"] = joined["feedback"], joined["responded_at"]
+        view["can_rate"] = workflow.merged_can_rate(case)
+    return view
+
+
+# What a merged reporter sees of the case theirs joined: its progress, not its own citizen's words.
+PUBLIC_PROGRESS = frozenset(
+    {"accept", "transfer", "publish", "reopen", "extend", "auto_close", "deadline_changed"}
+)
+
+
+def _public_fields(case: Case) -> dict[str, Any]:
     responded = case.responded_at is not None and case.status in (Status.RESPONDED, Status.CLOSED)
     return {
         "tracking_no": case.tracking_no,
@@ -280,6 +320,7 @@ def public_view(case: Case) -> dict[str, Any]:
         "can_rate": case.status == Status.RESPONDED,
         "can_supplement": case.status in OPEN_STATES or case.status == Status.RESPONDED,
         "timeline": [{"at": e.at, "action": e.action, "note": e.note} for e in case.events if e.public],
+        "merged_into": None,
     }
 
 
@@ -309,7 +350,7 @@ def case_for_actor(tracking_no: str, actor: Actor) -> Case:
     either way worth seeing in the audit log), but answered exactly like a missing case.
     """
     case = workflow.find_case(db.session, tracking_no.strip().upper())
-    if case is not None and not actor.sees(case.org):
+    if case is not None and not actor.sees(case):
         db.session.rollback()
         audit.record(
             "access_denied",
@@ -318,14 +359,14 @@ def case_for_actor(tracking_no: str, actor: Actor) -> Case:
             detail={"reason": "out_of_scope"},
         )
         db.session.commit()
-    if case is None or not actor.sees(case.org):
+    if case is None or not actor.sees(case):
         raise NotFound("找不到该诉求件")
     return case
 
 
 def _visible_case(ref: str, actor: Actor, field_name: str) -> Case:
     case = workflow.find_case(db.session, ref.strip().upper())
-    if case is None or not actor.sees(case.org):
+    if case is None or not actor.sees(case):
         raise InvalidInput("找不到该诉求件", {field_name: ["找不到该诉求件"]})
     return case
 
@@ -344,10 +385,43 @@ def _user(username: str) -> User:
     return user
 
 
+def _accept(ctx: Context, case: Case, actor: Actor, a: dict[str, Any]) -> Event:
+    """受理, 受理并交办 (`user`) or 受理并直接答复 (`text`)."""
+    return workflow.accept(
+        ctx,
+        case,
+        actor,
+        version=a["version"],
+        kind=a.get("kind"),
+        assign_to=_user(a["user"]) if a.get("user") else None,
+        answer_text=a.get("text"),
+        disposal=a.get("disposal"),
+        disposal_note=a.get("disposal_note"),
+    )
+
+
 ACTIONS: dict[str, Callable[[Context, Case, Actor, dict[str, Any]], Event]] = {
-    "accept": lambda ctx, case, actor, a: workflow.accept(ctx, case, actor, version=a["version"]),
+    "accept": _accept,
     "reject": lambda ctx, case, actor, a: workflow.reject(
+        ctx, case, actor, version=a["version"], reason=a["reason"], reason_code=a.get("reason_code")
+    ),
+    "reverse_rejection": lambda ctx, case, actor, a: workflow.reverse_rejection(
         ctx, case, actor, version=a["version"], reason=a["reason"]
+    ),
+    "classify": lambda ctx, case, actor, a: workflow.classify(
+        ctx, case, actor, version=a["version"], kind=a["kind"]
+    ),
+    "return": lambda ctx, case, actor, a: workflow.return_to_owner(
+        ctx, case, actor, version=a["version"], reason=a["reason"]
+    ),
+    "answer": lambda ctx, case, actor, a: workflow.answer(
+        ctx,
+        case,
+        actor,
+        version=a["version"],
+        text=a["text"],
+        disposal=a.get("disposal"),
+        disposal_note=a.get("disposal_note"),
     ),
     "merge": lambda ctx, case, actor, a: workflow.merge(
         ctx, case, actor, version=a["version"], into=_visible_case(a["into"], actor, "into")
@@ -360,7 +434,13 @@ ACTIONS: dict[str, Callable[[Context, Case, Actor, dict[str, Any]], Event]] = {
     ),
     "start": lambda ctx, case, actor, a: workflow.start(ctx, case, actor, version=a["version"]),
     "feedback": lambda ctx, case, actor, a: workflow.feedback(
-        ctx, case, actor, version=a["version"], text=a["text"]
+        ctx,
+        case,
+        actor,
+        version=a["version"],
+        text=a["text"],
+        disposal=a.get("disposal"),
+        disposal_note=a.get("disposal_note"),
     ),
     "publish": lambda ctx, case, actor, a: workflow.publish(ctx, case, actor, version=a["version"]),
     "reopen": lambda ctx, case, actor, a: workflow.reopen(
@@ -458,7 +538,13 @@ def clock_views(case: Case, clocks: Clocks, now: datetime) -> list[dict[str, Any
     return views
 
 
-def summary_view(case: Case, clocks: Clocks, now: datetime) -> dict[str, Any]:
+def _org_code(org: Org | None) -> str | None:
+    return org.code if org is not None else None
+
+
+def summary_view(case: Case, clocks: Clocks, now: datetime, actor: Actor | None = None) -> dict[str, Any]:
+    """A queue row. A unit's staff are not told whether the reporter gave their name (§2a)."""
+    hide_reporter = actor is not None and actor.kind == "staff" and not actor.at_body
     return {
         "tracking_no": case.tracking_no,
         "status": case.status,
@@ -469,8 +555,14 @@ def summary_view(case: Case, clocks: Clocks, now: datetime) -> dict[str, Any]:
         "point": case.point.name if case.point else None,
         "org": case.org.code,
         "org_name": case.org.name,
+        "owner": _org_code(case.owner),
+        "owner_name": case.owner.name if case.owner else None,
+        "subject_unit": _org_code(case.subject_org),
+        "subject_unit_name": case.subject_org.name if case.subject_org else None,
+        "unit": _org_code(case.unit),
+        "kind": case.kind,
         "assignee": case.assignee.username if case.assignee else None,
-        "real_name": case.real_name,
+        "real_name": case.real_name and not hide_reporter,
         "received_at": case.received_at,
         "response_due_at": case.response_due_at,
         "due_provisional": case.due_provisional,
@@ -488,7 +580,8 @@ def detail_view(case: Case, actor: Actor, now: datetime | None = None) -> dict[s
     ctx = make_context(now)
     box = identity_box()
     reporter = None
-    if case.real_name:
+    at_unit = actor.kind == "staff" and not actor.at_body
+    if case.real_name and not at_unit:  # a unit never sees the reporter, not even masked (§2a)
         reporter = {
             "name": mask_name(box.open(case.reporter_name_enc)),
             "phone": mask_phone(box.open(case.reporter_phone_enc)),
@@ -497,7 +590,7 @@ def detail_view(case: Case, actor: Actor, now: datetime | None = None) -> dict[s
     clock_list = clock_views(case, ctx.clocks, ctx.now)
     stage = [c for c in clock_list if c["kind"] == ClockKind.STAGE and c["met_at"] is None]
     return {
-        **summary_view(case, ctx.clocks, ctx.now),
+        **summary_view(case, ctx.clocks, ctx.now, actor),
         "clocks": clock_list,
         "stage_chip": stage[-1]["chip"] if stage else None,
         "content": case.content,
@@ -507,6 +600,9 @@ def detail_view(case: Case, actor: Actor, now: datetime | None = None) -> dict[s
         "feedback_text": case.feedback_text,
         "rating_comment": case.rating_comment,
         "merged_into": case.merged_into.tracking_no if case.merged_into else None,
+        "disposal": case.disposal,
+        "disposal_note": case.disposal_note,
+        "reject_reason": case.reject_reason,
         "reporter": reporter,
         "attachments": [
             {
@@ -529,9 +625,18 @@ def detail_view(case: Case, actor: Actor, now: datetime | None = None) -> dict[s
                 "data": e.data,
             }
             for e in case.events
+            if not at_unit or _unit_may_read(e, actor)
         ],
         "allowed_actions": workflow.allowed_actions(case, actor),
     }
+
+
+def _unit_may_read(event: Event, actor: Actor) -> bool:
+    """A unit reads what the citizen reads, the transfer to it, and its own people's entries; the
+    body's internal notes (which may name the reporter or other clues) stay with the body."""
+    if event.public or event.action in (Action.TRANSFER, Action.REOPEN):
+        return True
+    return event.actor is not None and event.actor.org_id == actor.org_id
 
 
 def due_date_for(received: date, days: int | None = None) -> tuple[date, bool]:

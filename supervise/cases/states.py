@@ -16,11 +16,44 @@ class Status(enum.StrEnum):
     CLOSED = "closed"  # 已办结
 
 
+class CaseKind(enum.StrEnum):
+    """定性: what a case is, set at acceptance (DESIGN.md §2a)."""
+
+    ACCUSATION = "accusation"  # 检举控告: a named official's misconduct; stays inside discipline bodies
+    SERVICE = "service"  # 作风效能诉求: a service or efficiency problem; may go to a unit
+    APPEAL = "appeal"  # 申诉
+    SUGGESTION = "suggestion"  # 批评建议
+    OUT_OF_SCOPE = "out_of_scope"  # 不属于受理范围
+
+
+class Disposal(enum.StrEnum):
+    """处置方式: how a 检举控告 case ends."""
+
+    TALK_INQUIRY = "talk_inquiry"  # 谈话函询
+    PRELIMINARY_CHECK = "preliminary_check"  # 初步核实
+    SHELVED = "shelved"  # 暂存待查
+    CONCLUDED = "concluded"  # 予以了结
+
+
+class RejectReason(enum.StrEnum):
+    """不予受理的理由 (a list, plus the clerk's own words)."""
+
+    OUT_OF_SCOPE = "out_of_scope"  # 不属于本机关受理范围
+    NO_FACTS = "no_facts"  # 反映内容不具体、无法核实
+    ALREADY_HANDLED = "already_handled"  # 已依法处理或正在其他程序中
+    DUPLICATE = "duplicate"  # 重复反映且无新情况
+    OTHER = "other"  # 其他
+
+
 class Action(enum.StrEnum):
     ACCEPT = "accept"
     REJECT = "reject"
     MERGE = "merge"
     TRANSFER = "transfer"
+    CLASSIFY = "classify"  # 定性 changed after acceptance (before the case leaves the body)
+    RETURN = "return"  # 退回: a unit gives back a case that is not its own
+    ANSWER = "answer"  # 直接答复: an accepted case answered by the body without assigning it
+    REVERSE_REJECTION = "reverse_rejection"  # 撤销不予受理: a supervisor's review of a rejection
     ASSIGN = "assign"
     START = "start"
     FEEDBACK = "feedback"

@@ -3,40 +3,56 @@
 Free of Flask on purpose: every function takes a `Context` (an SQLAlchemy session, the deadline
 clocks, the time) and an `Actor`, so it can be read in one screen and tested without a server.
 Each action checks, in order: the caller can see the case (else 404, never a hint that it exists),
-the state allows the action (else 409 naming the state and what is allowed), the caller's role
-(403), the version the caller saw (409), then the action's own guard. It then changes the case,
-appends an event and writes any outbox rows, all in the caller's transaction; the caller commits.
+the state allows the action (else 409 naming the state and what is allowed), the caller's role and
+where the case sits (403), the version the caller saw (409), then the action's own guard. It then
+changes the case, appends an event and writes any outbox rows, all in the caller's transaction;
+the caller commits.
 
-Transfer decision (DESIGN.md §3 left it open): a transferred case arrives at the new org as
-`received`, in the queue of that org's intake, who must accept, reject or pass it on within the
-stage deadline; the response clock keeps running from the original receipt.
+Who does what (DESIGN.md §2a): discipline bodies (纪检监察机构) receive, classify, decide and
+answer; a service complaint (作风效能诉求) may be transferred to a responsible unit, arriving there
+`assigned` to the unit (its leader picks the handler), and the unit's answer comes back to the
+owning body for review; a 检举控告 case never leaves the discipline bodies. A transfer to another
+body arrives there `received`, for its intake; the response clock keeps running from receipt.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from supervise.cases.labels import ACTION_LABELS, REJECT_REASON_LABELS, STATUS_LABELS
 from supervise.cases.models import Case, Event
-from supervise.cases.states import OPEN_STATES, Action, Rating, Status
+from supervise.cases.states import OPEN_STATES, Action, CaseKind, Disposal, Rating, RejectReason, Status
 from supervise.dbtypes import utcnow
 from supervise.deadlines import tracking
+from supervise.deadlines.calendar import local_date
 from supervise.deadlines.clocks import Clocks
 from supervise.deadlines.models import RESPONSE_KINDS, ClockKind
 from supervise.errors import Forbidden, IllegalTransition, InvalidInput, NotFound, StaleVersion
 from supervise.notify.models import OutboxMessage
 from supervise.notify.outbox import queue_message
 from supervise.orgs.models import Org
+from supervise.orgs.routing import OrgTree
 from supervise.staff.models import Role, User
 
 S = Status
 CITIZEN, SYSTEM = "citizen", "system"
 INTAKE, HANDLER, SUPERVISOR = Role.INTAKE.value, Role.HANDLER.value, Role.SUPERVISOR.value
+LEADER, ADMIN = Role.LEADER.value, Role.ADMIN.value
 ALL_STATES = frozenset(Status)
+# Where the case must sit for the actor to act (None: citizen and system rows):
+BODY = "body"  # at a discipline body, and the actor works there (a supervisor: at or above it)
+UNIT = "unit"  # at a unit, and the actor works at that unit
+HERE = "here"  # wherever it sits, the actor works there
+OWNER = "owner"  # the actor is discipline staff who can see the case, wherever it sits
+SEEN = "seen"  # anyone who can see the case
+# A supervisor may reverse a rejection (撤销不予受理) this many working days after it.
+REJECTION_REVIEW_DAYS = 10
 
 
 @dataclass(frozen=True)
@@ -45,38 +61,44 @@ class Transition:
     sources: frozenset[Status]
     target: Status | None  # None: the state does not change
     roles: frozenset[str]
+    where: str | None = None
     public: bool = False  # shown on the citizen's timeline
     variant: str | None = None  # picks between rows of one action (e.g. the rating given)
 
 
-def _t(action, sources, target, roles, public=False, variant=None) -> Transition:
-    return Transition(action, frozenset(sources), target, frozenset(roles), public, variant)
+def _t(action, sources, target, roles, where=None, public=False, variant=None) -> Transition:
+    return Transition(action, frozenset(sources), target, frozenset(roles), where, public, variant)
 
 
+IN_HAND = {S.ACCEPTED, S.ASSIGNED, S.PROCESSING, S.REOPENED}
 TRANSITIONS: tuple[Transition, ...] = (
-    _t(Action.ACCEPT, {S.RECEIVED}, S.ACCEPTED, {INTAKE}, public=True),
-    _t(Action.REJECT, {S.RECEIVED}, S.REJECTED, {INTAKE}, public=True),
-    _t(Action.MERGE, {S.RECEIVED}, S.MERGED, {INTAKE}, public=True),
+    _t(Action.ACCEPT, {S.RECEIVED}, S.ACCEPTED, {INTAKE}, BODY, public=True),
+    _t(Action.REJECT, {S.RECEIVED}, S.REJECTED, {INTAKE}, BODY, public=True),
+    _t(Action.MERGE, {S.RECEIVED}, S.MERGED, {INTAKE}, BODY, public=True),
+    _t(Action.REVERSE_REJECTION, {S.REJECTED}, S.RECEIVED, {SUPERVISOR}, BODY, public=True),
+    _t(Action.CLASSIFY, IN_HAND, None, {INTAKE, SUPERVISOR}, BODY),
+    _t(Action.TRANSFER, {S.RECEIVED} | IN_HAND, S.RECEIVED, {INTAKE, SUPERVISOR}, BODY, True, "to_body"),
+    _t(Action.TRANSFER, IN_HAND, S.ASSIGNED, {INTAKE, SUPERVISOR}, BODY, True, "to_unit"),
+    _t(Action.RETURN, {S.ASSIGNED, S.PROCESSING}, S.ACCEPTED, {LEADER}, UNIT),
+    _t(Action.ASSIGN, IN_HAND, S.ASSIGNED, {INTAKE, SUPERVISOR}, BODY),
+    _t(Action.ASSIGN, {S.ASSIGNED, S.PROCESSING}, S.ASSIGNED, {LEADER}, UNIT),
+    _t(Action.START, {S.ASSIGNED, S.REOPENED}, S.PROCESSING, {HANDLER}, HERE),
+    _t(Action.ANSWER, {S.ACCEPTED}, S.FEEDBACK_PENDING_REVIEW, {INTAKE, HANDLER}, BODY),
     _t(
-        Action.TRANSFER,
-        {S.RECEIVED, S.ACCEPTED, S.ASSIGNED, S.PROCESSING},
-        S.RECEIVED,
-        {INTAKE, SUPERVISOR},
-        public=True,
+        Action.FEEDBACK, {S.PROCESSING, S.FEEDBACK_PENDING_REVIEW}, S.FEEDBACK_PENDING_REVIEW, {HANDLER}, HERE
     ),
-    _t(Action.ASSIGN, {S.ACCEPTED, S.ASSIGNED, S.PROCESSING, S.REOPENED}, S.ASSIGNED, {INTAKE, SUPERVISOR}),
-    _t(Action.START, {S.ASSIGNED, S.REOPENED}, S.PROCESSING, {HANDLER}),
-    _t(Action.FEEDBACK, {S.PROCESSING, S.FEEDBACK_PENDING_REVIEW}, S.FEEDBACK_PENDING_REVIEW, {HANDLER}),
-    _t(Action.PUBLISH, {S.FEEDBACK_PENDING_REVIEW}, S.RESPONDED, {SUPERVISOR}, public=True),
+    _t(Action.PUBLISH, {S.FEEDBACK_PENDING_REVIEW}, S.RESPONDED, {SUPERVISOR}, BODY, public=True),
     # A supervisor sends a draft back (退回修改), or reopens a published or closed case (重办).
-    _t(Action.REOPEN, {S.FEEDBACK_PENDING_REVIEW}, S.PROCESSING, {SUPERVISOR}),
-    _t(Action.REOPEN, {S.RESPONDED, S.CLOSED}, S.REOPENED, {SUPERVISOR}, public=True),
-    _t(Action.REQUEST_EXTENSION, OPEN_STATES, None, {HANDLER, INTAKE}),
-    _t(Action.EXTEND, OPEN_STATES, None, {SUPERVISOR}, public=True),
-    _t(Action.NOTE, ALL_STATES, None, {INTAKE, HANDLER, SUPERVISOR}),
-    _t(Action.MESSAGE, OPEN_STATES | {S.RESPONDED}, None, {INTAKE, HANDLER, SUPERVISOR}, public=True),
+    _t(Action.REOPEN, {S.FEEDBACK_PENDING_REVIEW}, S.PROCESSING, {SUPERVISOR}, BODY),
+    _t(Action.REOPEN, {S.RESPONDED, S.CLOSED}, S.REOPENED, {SUPERVISOR}, BODY, public=True),
+    _t(Action.REQUEST_EXTENSION, OPEN_STATES, None, {HANDLER, INTAKE, LEADER}, HERE),
+    _t(Action.EXTEND, OPEN_STATES, None, {SUPERVISOR}, OWNER, public=True),
+    _t(Action.NOTE, ALL_STATES, None, {INTAKE, HANDLER, SUPERVISOR, LEADER}, SEEN),
+    _t(Action.MESSAGE, OPEN_STATES | {S.RESPONDED}, None, {INTAKE, HANDLER, SUPERVISOR}, OWNER, public=True),
     _t(Action.RATE, {S.RESPONDED}, S.CLOSED, {CITIZEN}, public=True, variant="satisfied"),
     _t(Action.RATE, {S.RESPONDED}, S.REOPENED, {CITIZEN}, public=True, variant="unsatisfied"),
+    # A merged case's reporter rates the answer of the case theirs joined (合并件评价).
+    _t(Action.RATE, {S.MERGED}, None, {CITIZEN}, public=True, variant="merged"),
     _t(Action.SUPPLEMENT, OPEN_STATES | {S.RESPONDED}, None, {CITIZEN}, public=True),
     _t(Action.AUTO_CLOSE, {S.RESPONDED}, S.CLOSED, {SYSTEM}, public=True),
 )
@@ -84,18 +106,20 @@ TRANSITIONS: tuple[Transition, ...] = (
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts: a staff user (with role and org), the citizen holding the access code, or the system."""
+    """Who acts: a staff user (with their roles and org), the citizen holding the access code, or
+    the system."""
 
     kind: str  # "staff" | CITIZEN | SYSTEM
     user_id: int | None = None
     username: str | None = None
-    role: str | None = None
+    roles: frozenset[str] = frozenset()
     org_id: int | None = None
     org_path: str | None = None
+    at_body: bool = False  # the actor's org is a discipline body
 
     @classmethod
     def staff(cls, user: User) -> Actor:
-        return cls("staff", user.id, user.username, user.role, user.org_id, user.org.path)
+        return cls("staff", user.id, user.username, user.roles, user.org_id, user.org.path, user.org.is_body)
 
     @classmethod
     def citizen(cls) -> Actor:
@@ -106,16 +130,42 @@ class Actor:
         return cls(SYSTEM)
 
     @property
-    def role_key(self) -> str:
-        return self.role if self.kind == "staff" else self.kind
+    def role_keys(self) -> frozenset[str]:
+        return self.roles if self.kind == "staff" else frozenset({self.kind})
 
-    def sees(self, org: Org) -> bool:
-        """Org scope (DESIGN.md §2): supervisors and admins see their subtree, others their own org."""
+    def has(self, *roles: str) -> bool:
+        return not self.role_keys.isdisjoint(roles)
+
+    @property
+    def oversees_subtree(self) -> bool:
+        """Supervisors and admins of a discipline body see what the bodies below them own."""
+        return self.at_body and self.has(SUPERVISOR, ADMIN)
+
+    def covers(self, org: Org) -> bool:
+        return org.path.startswith(self.org_path or "\0")
+
+    def sees(self, case: Case) -> bool:
+        """Case visibility (DESIGN.md §2a). Discipline staff see what their body owns (supervisors
+        and admins: what the bodies below own too). A unit sees only what was transferred to it,
+        and never a 检举控告 case, whatever else is true."""
         if self.kind != "staff":
             return True  # citizens and the system reach a case by other means
-        if self.role in (SUPERVISOR, Role.ADMIN):
-            return org.path.startswith(self.org_path or "\0")
-        return org.id == self.org_id
+        if self.at_body:
+            owner = case.owner
+            if owner is None:
+                return False
+            return self.covers(owner) if self.oversees_subtree else owner.id == self.org_id
+        if case.kind == CaseKind.ACCUSATION:
+            return False
+        return case.unit_org_id is not None and case.unit_org_id == self.org_id
+
+    def acts_at(self, org: Org) -> bool:
+        """The actor works where the case sits (a body's supervisor: at it or above it)."""
+        if self.kind != "staff":
+            return False
+        if org.id == self.org_id:
+            return True
+        return self.at_body and org.is_body and self.has(SUPERVISOR) and self.covers(org)
 
 
 @dataclass
@@ -124,36 +174,66 @@ class Context:
     clocks: Clocks
     now: datetime = field(default_factory=utcnow)
 
+    @cached_property
+    def tree(self) -> OrgTree:
+        """The org tree with its staffed roles, loaded once per unit of work when routing needs it."""
+        return OrgTree.load(self.session)
+
 
 def transitions_for(action: Action, status: Status) -> list[Transition]:
     return [t for t in TRANSITIONS if t.action == action and status in t.sources]
+
+
+def _placed(t: Transition, case: Case, actor: Actor) -> bool:
+    """The transition's `where`: is the case at the right kind of org, and does the actor act there?"""
+    if t.where is None:
+        return actor.kind != "staff"
+    if actor.kind != "staff":
+        return False
+    if t.where == SEEN:
+        return True
+    if t.where == OWNER:
+        return actor.at_body
+    if t.where == HERE:
+        return actor.acts_at(case.org)
+    at_body = case.org.is_body
+    return (at_body if t.where == BODY else not at_body) and actor.acts_at(case.org)
 
 
 def allowed_actions(case: Case, actor: Actor) -> list[str]:
     """The actions this actor may take on this case now: what a UI offers, what a 409 lists."""
     seen: list[str] = []
     for t in TRANSITIONS:
-        if case.status in t.sources and actor.role_key in t.roles and t.action.value not in seen:
+        if (
+            case.status in t.sources
+            and actor.has(*t.roles)
+            and _placed(t, case, actor)
+            and t.action.value not in seen
+        ):
             seen.append(t.action.value)
     return seen
 
 
+def _labels(actions: list[str]) -> str:
+    return "、".join(ACTION_LABELS.get(a, a) for a in actions) or "无"
+
+
 def _check(case: Case, actor: Actor, action: Action, version: int | None, variant: str | None) -> Transition:
-    if not actor.sees(case.org):
+    if not actor.sees(case):
         raise NotFound("找不到该诉求件")
     candidates = [t for t in transitions_for(action, Status(case.status)) if variant in (None, t.variant)]
     allowed = allowed_actions(case, actor)
+    details = {"status": case.status, "action": action.value, "allowed_actions": allowed}
     if not candidates:
         raise IllegalTransition(
-            f"当前状态为“{case.status}”，不能执行“{action.value}”。"
-            f"可执行的操作：{'、'.join(allowed) or '无'}",
-            {"status": case.status, "action": action.value, "allowed_actions": allowed},
+            f"当前状态为“{STATUS_LABELS.get(case.status, case.status)}”，"
+            f"不能执行“{ACTION_LABELS.get(action.value, action.value)}”。可执行的操作：{_labels(allowed)}",
+            details,
         )
-    permitted = [t for t in candidates if actor.role_key in t.roles]
+    permitted = [t for t in candidates if actor.has(*t.roles) and _placed(t, case, actor)]
     if not permitted:
         raise Forbidden(
-            f"你的角色（{actor.role_key}）不能执行“{action.value}”",
-            {"status": case.status, "action": action.value, "allowed_actions": allowed},
+            f"你的角色或所在单位不能对此件执行“{ACTION_LABELS.get(action.value, action.value)}”", details
         )
     if version is not None and version != case.version:
         raise StaleVersion(
@@ -220,24 +300,75 @@ def _require_text(value: str | None, field_name: str, label: str) -> str:
 # -- staff actions -----------------------------------------------------------------------------
 
 
-def accept(ctx: Context, case: Case, actor: Actor, *, version: int) -> Event:
-    """受理."""
-    event = _apply(ctx, case, actor, Action.ACCEPT, version, note="已受理")
+def _kind(value: str | None, default: str | None) -> CaseKind:
+    try:
+        return CaseKind(value or default or CaseKind.SERVICE)
+    except ValueError:
+        raise InvalidInput("未知的定性", {"kind": ["请选择定性"]}) from None
+
+
+def accept(
+    ctx: Context,
+    case: Case,
+    actor: Actor,
+    *,
+    version: int | None,
+    kind: str | None = None,
+    assign_to: User | None = None,
+    answer_text: str | None = None,
+    disposal: str | None = None,
+    disposal_note: str | None = None,
+) -> Event:
+    """受理, with its 定性 (the category's default unless intake says otherwise). Two one-step
+    forms save small offices a round trip: 受理并交办 (`assign_to`) and 受理并直接答复
+    (`answer_text`, for a consultation answered on the spot)."""
+    chosen = _kind(kind, case.category.default_kind)
+    event = _apply(ctx, case, actor, Action.ACCEPT, version, note="已受理", data={"kind": chosen.value})
+    case.kind = chosen.value
     tracking.stop_clocks(ctx.session, case, ctx.now, [ClockKind.STAGE, ClockKind.ACK])
     _sms(ctx, case, "case_accepted", once=True)
+    if assign_to is not None:
+        assign(ctx, case, actor, version=None, user=assign_to)
+    elif answer_text is not None:
+        answer(
+            ctx, case, actor, version=None, text=answer_text, disposal=disposal, disposal_note=disposal_note
+        )
+    return event
+
+
+def classify(ctx: Context, case: Case, actor: Actor, *, version: int, kind: str) -> Event:
+    """改变定性 while the case is at its body (a case at a unit is a service complaint by then)."""
+    chosen = _kind(kind, None)
+    event = _apply(
+        ctx, case, actor, Action.CLASSIFY, version, note=None, data={"from": case.kind, "to": chosen.value}
+    )
+    case.kind = chosen.value
     return event
 
 
 def _sms(ctx: Context, case: Case, kind: str, *, once: bool = False) -> None:
-    """Tell a citizen who left a mobile number (受理告知, 答复); `once`: only the first time."""
-    if case.reporter_phone_enc:
-        key = f"sms-{kind}-{case.id}" if once and case.id else None
+    """Tell citizens who left a mobile number (受理告知, 答复, 处理结果告知): this case's reporter
+    and those of the cases merged into it, who are answered with it. `once`: only the first time."""
+    with ctx.session.no_autoflush:
+        merged = (
+            list(
+                ctx.session.scalars(
+                    select(Case).where(Case.merged_into_id == case.id, Case.reporter_phone_enc.is_not(None))
+                )
+            )
+            if case.id
+            else []
+        )
+    for target in [case, *merged]:
+        if not target.reporter_phone_enc:
+            continue
+        key = f"sms-{kind}-{target.id}" if once and target.id else None
         with ctx.session.no_autoflush:
             sent = key is not None and ctx.session.scalar(
                 select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key)
             )
         if not sent:
-            queue_message(ctx.session, kind=kind, channel="sms", case=case, dedupe_key=key)
+            queue_message(ctx.session, kind=kind, channel="sms", case=target, dedupe_key=key)
 
 
 def _end_case_clocks(ctx: Context, case: Case) -> None:
@@ -246,19 +377,60 @@ def _end_case_clocks(ctx: Context, case: Case) -> None:
     tracking.stop_clocks(ctx.session, case, ctx.now, RESPONSE_KINDS, outcome="ended")
 
 
-def reject(ctx: Context, case: Case, actor: Actor, *, version: int, reason: str) -> Event:
-    """不予受理: the reason is shown to the citizen."""
-    reason = _require_text(reason, "reason", "不予受理的理由")
-    event = _apply(ctx, case, actor, Action.REJECT, version, note=reason)
+def reject(
+    ctx: Context, case: Case, actor: Actor, *, version: int, reason: str, reason_code: str | None = None
+) -> Event:
+    """不予受理: a reason from the list plus the clerk's words, shown to the citizen (and sent to
+    a real-name reporter). The body's supervisor reviews recent rejections and may reverse one."""
+    try:
+        code = RejectReason(reason_code or "")
+    except ValueError:
+        raise InvalidInput("请选择不予受理的理由", {"reason_code": ["请选择不予受理的理由"]}) from None
+    reason = _require_text(reason, "reason", "不予受理的说明")
+    event = _apply(
+        ctx,
+        case,
+        actor,
+        Action.REJECT,
+        version,
+        note=f"{REJECT_REASON_LABELS[code]}：{reason}",
+        data={"reason_code": code.value},
+    )
+    case.reject_reason = code.value
     _end_case_clocks(ctx, case)
     _sms(ctx, case, "case_rejected", once=True)
     case.closed_at = ctx.now
     return event
 
 
+def rejection_reversible_until(ctx: Context, case: Case):
+    """The last day a rejection may be reversed: 10 working days after it."""
+    if case.status != S.REJECTED or case.closed_at is None:
+        return None
+    return ctx.clocks.calendar.add_working_days(local_date(case.closed_at), REJECTION_REVIEW_DAYS).day
+
+
+def reverse_rejection(ctx: Context, case: Case, actor: Actor, *, version: int, reason: str) -> Event:
+    """撤销不予受理: back to `received` at the body, with fresh clocks as for a new arrival."""
+    reason = _require_text(reason, "reason", "撤销理由")
+    _check(case, actor, Action.REVERSE_REJECTION, version, None)
+    until = rejection_reversible_until(ctx, case)
+    if until is None or local_date(ctx.now) > until:
+        message = f"不予受理已超过 {REJECTION_REVIEW_DAYS} 个工作日，不能撤销"
+        raise InvalidInput(message, {"reason": [message]})
+    event = _apply(ctx, case, actor, Action.REVERSE_REJECTION, version, note=reason)
+    case.reject_reason = case.closed_at = None
+    # The citizen waited for nothing: a fresh response clock from today, and the body's 5 days.
+    _end_case_clocks(ctx, case)  # none should run after a rejection; never two of a kind
+    tracking.start_clock(ctx.session, ctx.clocks, case, ClockKind.REOPENED, ctx.now)
+    tracking.start_clock(ctx.session, ctx.clocks, case, ClockKind.STAGE, ctx.now)
+    _notify_org(ctx, case, "case_received", case.org_id, INTAKE)
+    return event
+
+
 def merge(ctx: Context, case: Case, actor: Actor, *, version: int, into: Case) -> Event:
-    """重复件合并 into another case the actor can see."""
-    if into.id == case.id or not actor.sees(into.org):
+    """重复件合并 into another case the actor can see; its reporter is answered with that case."""
+    if into.id == case.id or not actor.sees(into):
         raise InvalidInput("找不到要合并到的诉求件", {"into": ["找不到要合并到的诉求件"]})
     if into.status in (S.MERGED, S.REJECTED):
         raise InvalidInput(
@@ -279,12 +451,38 @@ def merge(ctx: Context, case: Case, actor: Actor, *, version: int, into: Case) -
     return event
 
 
+def _notify_org(ctx: Context, case: Case, kind: str, org_id: int, role: str) -> None:
+    queue_message(
+        ctx.session, kind=kind, channel="inapp", case=case, payload={"org_id": org_id, "role": role}
+    )
+
+
+ACCUSATION_STAYS_INSIDE = "检举控告件只能在纪检监察机构之间转办，不得转给被反映单位或其他任何单位"
+
+
 def transfer(
     ctx: Context, case: Case, actor: Actor, *, version: int, org: Org, note: str | None = None
 ) -> Event:
-    """转办 to another org; it arrives there as `received`, with a fresh stage deadline."""
+    """转办. To another discipline body: it owns the case from now on and its intake receives it.
+    To a unit (a service complaint only): the unit's leader assigns it and the answer comes back
+    for review. Either way the new org gets a fresh stage deadline and must have someone to act."""
     if org.id == case.org_id or not org.active:
         raise InvalidInput("请选择另一个有效的承办单位", {"org": ["请选择另一个有效的承办单位"]})
+    to_unit = not org.is_body
+    _check(case, actor, Action.TRANSFER, version, "to_unit" if to_unit else "to_body")
+    if to_unit:
+        if case.kind is None:
+            raise InvalidInput("请先定性：只有作风效能等诉求可以转办给单位", {"org": ["请先定性"]})
+        if case.kind == CaseKind.ACCUSATION:
+            raise InvalidInput(
+                ACCUSATION_STAYS_INSIDE, {"org": [ACCUSATION_STAYS_INSIDE], "rule": "accusation"}
+            )
+        if not ctx.tree.has_role(org.id, LEADER):
+            message = f"{org.name}尚无在职的单位负责人账号，转办后无人签收"
+            raise InvalidInput(message, {"org": [message]})
+    elif not ctx.tree.can_receive(org.id):
+        message = f"{org.name}尚无在职的受理员账号，转办后无人受理"
+        raise InvalidInput(message, {"org": [message]})
     event = _apply(
         ctx,
         case,
@@ -293,25 +491,38 @@ def transfer(
         version,
         note=f"转至{org.name}办理",
         data={"from_org": case.org.code, "to_org": org.code, "internal_note": note},
+        variant="to_unit" if to_unit else "to_body",
     )
     tracking.stop_clocks(ctx.session, case, ctx.now, [ClockKind.STAGE])  # passing it on is on time
-    case.org = org
-    case.org_id = org.id
-    case.assignee = None
+    case.org, case.org_id, case.assignee = org, org.id, None
+    if to_unit:
+        case.unit, case.unit_org_id = org, org.id
+    else:
+        case.owner, case.owner_org_id = org, org.id
+        case.unit, case.unit_org_id = None, None
     tracking.start_clock(ctx.session, ctx.clocks, case, ClockKind.STAGE, ctx.now)
-    queue_message(
-        ctx.session,
-        kind="case_received",
-        channel="inapp",
-        case=case,
-        payload={"org_id": org.id, "role": INTAKE},
+    _notify_org(
+        ctx, case, "case_transferred" if to_unit else "case_received", org.id, LEADER if to_unit else INTAKE
     )
     return event
 
 
-def assign(ctx: Context, case: Case, actor: Actor, *, version: int, user: User) -> Event:
-    """交办 to a handler of the case's org."""
-    if not user.active or user.org_id != case.org_id or user.role != HANDLER:
+def return_to_owner(ctx: Context, case: Case, actor: Actor, *, version: int, reason: str) -> Event:
+    """退回: a unit gives back a case that is not its own; the owner's intake decides again."""
+    reason = _require_text(reason, "reason", "退回理由")
+    owner = case.owner  # loaded before the change: a lazy load afterwards would flush it early
+    event = _apply(ctx, case, actor, Action.RETURN, version, note=reason, data={"from_org": case.org.code})
+    tracking.stop_clocks(ctx.session, case, ctx.now, [ClockKind.STAGE])
+    case.org, case.org_id = owner, owner.id
+    case.unit, case.unit_org_id, case.assignee = None, None, None
+    tracking.start_clock(ctx.session, ctx.clocks, case, ClockKind.STAGE, ctx.now)
+    _notify_org(ctx, case, "case_returned", case.org_id, INTAKE)
+    return event
+
+
+def assign(ctx: Context, case: Case, actor: Actor, *, version: int | None, user: User) -> Event:
+    """交办 to a handler of the org holding the case (a body's own staff for a 检举控告 case)."""
+    if not user.active or user.org_id != case.org_id or not user.has_role(HANDLER):
         raise InvalidInput("承办人须是本单位在职的承办人员", {"user": ["承办人须是本单位在职的承办人员"]})
     event = _apply(ctx, case, actor, Action.ASSIGN, version, data={"assignee": user.username})
     case.assignee = user
@@ -329,32 +540,112 @@ def _require_assignee(case: Case, actor: Actor) -> None:
 
 
 def start(ctx: Context, case: Case, actor: Actor, *, version: int) -> Event:
-    """开始办理 (also picks a reopened case back up)."""
+    """开始办理 (also picks a reopened case back up); at a unit this meets its stage deadline."""
     _check(case, actor, Action.START, version, None)
     _require_assignee(case, actor)
     if case.assignee_id is None:
         case.assignee_id = actor.user_id
+    if not case.org.is_body:
+        tracking.stop_clocks(ctx.session, case, ctx.now, [ClockKind.STAGE])
     return _apply(ctx, case, actor, Action.START, version)
 
 
-def feedback(ctx: Context, case: Case, actor: Actor, *, version: int, text: str) -> Event:
-    """拟写答复: a draft, published only after a supervisor approves it."""
+def _disposal(case: Case, disposal: str | None, note: str | None) -> dict[str, str]:
+    """A 检举控告 case ends with a recorded 处置方式 and its reason; other kinds have none."""
+    if case.kind != CaseKind.ACCUSATION:
+        return {}
+    try:
+        chosen = Disposal(disposal or "")
+    except ValueError:
+        raise InvalidInput("检举控告件须选择处置方式", {"disposal": ["请选择处置方式"]}) from None
+    note = _require_text(note, "disposal_note", "处置理由")
+    case.disposal, case.disposal_note = chosen.value, note
+    return {"disposal": chosen.value}
+
+
+def _draft(
+    ctx: Context, case: Case, actor: Actor, action: Action, version, text, disposal, disposal_note
+) -> Event:
     text = _require_text(text, "text", "答复内容")
+    owner = case.owner  # loaded before the change (see return_to_owner)
+    data = _disposal(case, disposal, disposal_note)
+    case.feedback_draft = text
+    from_unit = not case.org.is_body
+    event = _apply(ctx, case, actor, action, version, note=text, data=data | {"from_unit": from_unit})
+    if from_unit:
+        # 反馈 → 审核: the unit's answer goes back to the owner, whose review has its own clock.
+        tracking.stop_clocks(ctx.session, case, ctx.now, [ClockKind.STAGE])
+        case.org, case.org_id = owner, owner.id
+        tracking.start_clock(ctx.session, ctx.clocks, case, ClockKind.STAGE, ctx.now)
+    _notify_org(ctx, case, "review_requested", case.org_id, SUPERVISOR)
+    return event
+
+
+def feedback(
+    ctx: Context,
+    case: Case,
+    actor: Actor,
+    *,
+    version: int,
+    text: str,
+    disposal: str | None = None,
+    disposal_note: str | None = None,
+) -> Event:
+    """拟写答复 (a unit's 反馈): a draft, published only after the owner's supervisor approves it."""
     _check(case, actor, Action.FEEDBACK, version, None)
     _require_assignee(case, actor)
-    case.feedback_draft = text
-    return _apply(ctx, case, actor, Action.FEEDBACK, version, note=text)
+    return _draft(ctx, case, actor, Action.FEEDBACK, version, text, disposal, disposal_note)
 
 
-def publish(ctx: Context, case: Case, actor: Actor, *, version: int) -> Event:
-    """审核发布: the citizen sees the feedback; this instant stops the response clock."""
-    event = _apply(ctx, case, actor, Action.PUBLISH, version, note=case.feedback_draft)
+def answer(
+    ctx: Context,
+    case: Case,
+    actor: Actor,
+    *,
+    version: int | None,
+    text: str,
+    disposal: str | None = None,
+    disposal_note: str | None = None,
+) -> Event:
+    """直接答复: an accepted case answered by the body without assigning it. It is published at
+    once only where one person may draft and publish (the org's setting); else it awaits review."""
+    _check(case, actor, Action.ANSWER, version, None)
+    event = _draft(ctx, case, actor, Action.ANSWER, version, text, disposal, disposal_note)
+    if actor.has(SUPERVISOR) and case.org.self_publish_allowed:
+        publish(ctx, case, actor, version=None)
+    return event
+
+
+def _drafter_id(case: Case) -> int | None:
+    drafts = [e for e in case.events if e.action in (Action.FEEDBACK, Action.ANSWER)]
+    return drafts[-1].actor_id if drafts else None
+
+
+def publish(ctx: Context, case: Case, actor: Actor, *, version: int | None) -> Event:
+    """审核发布: the citizen sees the answer (for a 检举控告 case, 处理结果告知); this instant
+    stops the response clock. Four eyes: the drafter does not publish, unless the org allows it."""
+    _check(case, actor, Action.PUBLISH, version, None)
+    if _drafter_id(case) == actor.user_id and not case.org.self_publish_allowed:
+        raise Forbidden(
+            "拟稿人不能审核发布自己的答复（四眼原则）；请由另一位审核人发布",
+            {"rule": "four_eyes", "status": case.status},
+        )
+    data = {"disposal": case.disposal} if case.disposal else {}
+    event = _apply(ctx, case, actor, Action.PUBLISH, version, note=case.feedback_draft, data=data)
     case.feedback_text = case.feedback_draft
     case.responded_at = ctx.now
     case.rating = case.rating_comment = case.rated_at = None
-    tracking.stop_clocks(ctx.session, case, ctx.now, RESPONSE_KINDS)
+    tracking.stop_clocks(ctx.session, case, ctx.now, [*RESPONSE_KINDS, ClockKind.STAGE])
     tracking.start_clock(ctx.session, ctx.clocks, case, ClockKind.RATING, ctx.now)
     _sms(ctx, case, "feedback_published")
+    if case.assignee_id:
+        queue_message(
+            ctx.session,
+            kind="answer_published",
+            channel="inapp",
+            case=case,
+            payload={"user_ids": [case.assignee_id]},
+        )
     return event
 
 
@@ -367,29 +658,38 @@ def _restart_clock(ctx: Context, case: Case) -> None:
 
 
 def reopen(ctx: Context, case: Case, actor: Actor, *, version: int, reason: str) -> Event:
-    """重办 (or 退回修改 of a draft under review)."""
+    """重办 (or 退回修改 of a draft under review: a unit's draft goes back to the unit)."""
     reason = _require_text(reason, "reason", "重办理由")
     event = _apply(ctx, case, actor, Action.REOPEN, version, note=reason)
     if case.status == S.REOPENED:
         _restart_clock(ctx, case)
+    elif (
+        case.unit_org_id is not None
+        and case.assignee is not None
+        and case.assignee.org_id == case.unit_org_id
+    ):
+        tracking.stop_clocks(ctx.session, case, ctx.now, [ClockKind.STAGE])
+        case.org, case.org_id = case.unit, case.unit_org_id
+    if case.assignee_id:
+        queue_message(
+            ctx.session,
+            kind="case_reopened",
+            channel="inapp",
+            case=case,
+            payload={"user_ids": [case.assignee_id]},
+        )
     return event
 
 
 def request_extension(
     ctx: Context, case: Case, actor: Actor, *, version: int, days: int, reason: str
 ) -> Event:
-    """申请延期: recorded internally; the supervisors above are notified and decide with `extend`."""
+    """申请延期: recorded internally; the owner's supervisors are notified and decide with `extend`."""
     reason = _require_text(reason, "reason", "延期理由")
     _require_days(days)
     _require_extension_left(ctx, case)
     event = _apply(ctx, case, actor, Action.REQUEST_EXTENSION, version, note=reason, data={"days": days})
-    queue_message(
-        ctx.session,
-        kind="extension_requested",
-        channel="inapp",
-        case=case,
-        payload={"org_id": case.org_id, "role": SUPERVISOR},
-    )
+    _notify_org(ctx, case, "extension_requested", case.owner_org_id or case.org_id, SUPERVISOR)
     return event
 
 
@@ -440,7 +740,11 @@ def note(ctx: Context, case: Case, actor: Actor, *, version: int, text: str) -> 
 
 
 def rate(ctx: Context, case: Case, *, rating: Rating, comment: str | None = None) -> Event:
-    """评价: unsatisfied sends the case back (重办) with a fresh 15 working days."""
+    """评价: unsatisfied sends the case back (重办) with a fresh 15 working days. The reporter of
+    a merged case rates the answer of the case theirs joined: recorded on both, counted for that
+    case's handling, and it reopens nothing (that case's own reporter decides that)."""
+    if case.status == S.MERGED:
+        return _rate_merged(ctx, case, rating, comment)
     variant = "unsatisfied" if rating == Rating.UNSATISFIED else "satisfied"
     event = _apply(
         ctx,
@@ -466,6 +770,53 @@ def rate(ctx: Context, case: Case, *, rating: Rating, comment: str | None = None
             )
     else:
         case.closed_at = ctx.now
+    if case.assignee_id:
+        queue_message(
+            ctx.session,
+            kind="case_rated",
+            channel="inapp",
+            case=case,
+            payload={"user_ids": [case.assignee_id]},
+        )
+    return event
+
+
+def merged_can_rate(case: Case) -> bool:
+    master = case.merged_into
+    return (
+        case.status == S.MERGED
+        and case.rated_at is None
+        and master is not None
+        and master.responded_at is not None
+        and master.status in (S.RESPONDED, S.CLOSED)
+    )
+
+
+def _rate_merged(ctx: Context, case: Case, rating: Rating, comment: str | None) -> Event:
+    if not merged_can_rate(case):
+        raise IllegalTransition("合并办理的诉求件尚未答复，暂不能评价", {"status": case.status})
+    event = _apply(
+        ctx,
+        case,
+        Actor.citizen(),
+        Action.RATE,
+        None,
+        note=comment,
+        data={"rating": rating.value},
+        variant="merged",
+    )
+    case.rating, case.rating_comment, case.rated_at = rating.value, comment, ctx.now
+    ctx.session.add(
+        Event(
+            case=case.merged_into,
+            at=ctx.now,
+            action=Action.RATE.value,
+            actor_kind=CITIZEN,
+            public=False,
+            note=comment,
+            data={"rating": rating.value, "from_merged": case.tracking_no},
+        )
+    )
     return event
 
 

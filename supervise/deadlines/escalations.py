@@ -30,7 +30,7 @@ def _escalations(session: Session, me: Actor, columns, *, open_only: bool) -> Se
     the database. `open_only`: the late clock has not been met yet.
     """
     stmt = select(*columns).select_from(Escalation).join(CaseClock, CaseClock.id == Escalation.clock_id)
-    if me.role in (Role.SUPERVISOR, Role.ADMIN):
+    if me.has(Role.SUPERVISOR, Role.ADMIN):
         ids = subtree_ids(session, me)
         if ids is not None:
             stmt = stmt.where(Escalation.org_id.in_(ids))

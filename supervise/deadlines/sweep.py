@@ -4,8 +4,9 @@ It reads only clocks whose `next_check_at` has passed, through a small partial i
 follows the number of due clocks, not of cases. For each it records the milestones reached:
 
 - due soon: the handler is told once, the case is flagged 即将超期;
-- overdue: the case is flagged 已超期 and escalated to level 1 (督办): the supervisors of the parent
-  org are told (in-app and e-mail); level 2 follows `level2_days` working days later (grandparent);
+- overdue: the case is flagged 已超期 and escalated to level 1 (督办): the supervisors of the
+  discipline body above are told (in-app and e-mail) — or of the owning body, when the case is late
+  at a unit it was transferred to; level 2 follows `level2_days` working days later, one body up;
 - the rating window running out closes a responded case (自动办结).
 
 Exactly once, whoever runs it and how often: clock rows are claimed with FOR UPDATE SKIP LOCKED
@@ -33,7 +34,7 @@ from supervise.deadlines.clocks import OVERDUE_AFTER, Clocks
 from supervise.deadlines.models import RESPONSE_KINDS, CaseClock, ClockKind, Escalation
 from supervise.notify.models import OutboxMessage
 from supervise.notify.outbox import enqueue_after_commit
-from supervise.orgs.models import Org
+from supervise.orgs.routing import OrgTree
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +71,6 @@ class SweepResult:
         ]
 
 
-@dataclass(frozen=True)
-class _OrgRef:
-    parent_id: int | None
-    name: str
-
-
 @dataclass
 class _Batch:
     """What one batch writes, gathered first and written set-wise."""
@@ -93,10 +88,7 @@ class _Batch:
 def sweep(session: Session, clocks: Clocks, now: datetime, *, batch_size: int = BATCH_SIZE) -> SweepResult:
     """Process every clock due by `now`, one committed batch at a time."""
     # Plain tuples, not ORM objects: those would expire at each batch's commit and reload one by one.
-    orgs = {
-        row.id: _OrgRef(row.parent_id, row.name)
-        for row in session.execute(select(Org.id, Org.parent_id, Org.name))
-    }
+    orgs = OrgTree.load(session)
     result = SweepResult()
     while True:
         claimed = _sweep_batch(session, clocks, now, orgs, result, batch_size)
@@ -121,6 +113,7 @@ def _claim(session: Session, now: datetime, batch_size: int):
             CaseClock.overdue_at,
             CaseClock.level2_at,
             Case.org_id,
+            Case.owner_org_id,
             Case.assignee_id,
             Case.status,
         )
@@ -137,7 +130,7 @@ def _claim(session: Session, now: datetime, batch_size: int):
 
 
 def _sweep_batch(
-    session: Session, clocks: Clocks, now: datetime, orgs: dict[int, _OrgRef], result: SweepResult, size: int
+    session: Session, clocks: Clocks, now: datetime, orgs: OrgTree, result: SweepResult, size: int
 ) -> int:
     rows = _claim(session, now, size)
     batch = _Batch()
@@ -150,13 +143,16 @@ def _sweep_batch(
     return len(rows)
 
 
-def _above(orgs: dict[int, _OrgRef], org_id: int) -> int:
-    """The org escalation goes to: the parent, or the org itself at the top of the tree."""
-    parent = orgs[org_id].parent_id if org_id in orgs else None
-    return parent if parent is not None else org_id
+def _escalation_targets(orgs: OrgTree, row) -> tuple[int, int]:
+    """督办 goes up the discipline bodies (DESIGN.md §2a): a case late at a unit is first the
+    owner's to chase; a case late at its body goes to the body above, then the one above that
+    (the top escalates to itself)."""
+    owner = row.owner_org_id if row.owner_org_id in orgs.nodes else orgs.supervising_body(row.org_id)
+    first = owner if row.org_id != owner and not orgs.is_body(row.org_id) else orgs.body_above(owner)
+    return first, orgs.body_above(first)
 
 
-def _examine(row, now: datetime, orgs: dict[int, _OrgRef], batch: _Batch, result: SweepResult) -> None:
+def _examine(row, now: datetime, orgs: OrgTree, batch: _Batch, result: SweepResult) -> None:
     kind = ClockKind(row.kind)
     if kind == ClockKind.RATING:
         batch.rating_expired.append(row.id)
@@ -166,7 +162,7 @@ def _examine(row, now: datetime, orgs: dict[int, _OrgRef], batch: _Batch, result
     tell_handler = (
         {"user_ids": [row.assignee_id]}
         if kind in RESPONSE_KINDS and row.assignee_id
-        else {"org_id": row.org_id, "role": "intake"}
+        else {"org_id": row.org_id, "role": "intake" if orgs.is_body(row.org_id) else "leader"}
     )
 
     def notify(milestone: str, kind_: str, channel: str, payload: dict[str, Any]) -> None:
@@ -203,7 +199,7 @@ def _examine(row, now: datetime, orgs: dict[int, _OrgRef], batch: _Batch, result
             {"case_id": row.case_id, "clock_id": row.id, "level": level, "org_id": org_id, "at": now}
         )
         batch.level_cases[level].add(row.case_id)
-        to = orgs[org_id].name if org_id in orgs else str(org_id)
+        to = orgs.nodes[org_id].name if org_id in orgs.nodes else str(org_id)
         level_name = "一" if level == 1 else "二"
         record(f"{label}已超期，{level_name}级督办：报{to}", {"level": level, "org_id": org_id})
         payload = {"org_id": org_id, "role": "supervisor", "level": level}
@@ -228,11 +224,11 @@ def _examine(row, now: datetime, orgs: dict[int, _OrgRef], batch: _Batch, result
         notify("overdue", "deadline_overdue", "inapp", tell_handler)
         if kind in RESPONSE_KINDS:
             batch.overdue_cases.add(row.case_id)
-        escalate(1, _above(orgs, row.org_id))
+        escalate(1, _escalation_targets(orgs, row)[0])
     level2_due = row.level2_from is not None and now >= row.level2_from
     if overdue_at is not None and level2_due and level2_at is None:
         level2_at = now
-        escalate(2, _above(orgs, _above(orgs, row.org_id)))
+        escalate(2, _escalation_targets(orgs, row)[1])
     pending = [
         t
         for t, reached in (

@@ -75,7 +75,14 @@ def start_clock(
     start_day = start_day or local_date(now)
     days = days if days is not None else clocks.policy.days_for(kind)
     clock = CaseClock(
-        case=case, kind=kind.value, org_id=case.org.id, started_at=now, start_day=start_day, days=days
+        case=case,
+        kind=kind.value,
+        # The id, not `case.org`: loading a relationship mid-action would flush the case early
+        # and bump its version twice. A new case has only the relationship set yet.
+        org_id=case.org_id if case.org_id is not None else case.org.id,
+        started_at=now,
+        start_day=start_day,
+        days=days,
     )
     _apply_schedule(clock, clocks.schedule(kind, start_day, days))
     session.add(clock)

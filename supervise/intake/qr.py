@@ -78,16 +78,15 @@ def render_poster(point: Point, url: str, categories: list[str]) -> str:
 
 
 def points_under(org: Org) -> list[Point]:
-    """Active points of `org` and every org below it, by org path then point id."""
-    return list(
-        db.session.scalars(
-            select(Point)
-            .join(Point.org)
-            .options(contains_eager(Point.org))
-            .where(Point.active, Org.path.startswith(org.path))
-            .order_by(Org.path, Point.id)
-        )
+    """Active points of `org` and every org below it, in tree order then point id."""
+    points = db.session.scalars(
+        select(Point)
+        .join(Point.org)
+        .options(contains_eager(Point.org))
+        .where(Point.active, Org.path.startswith(org.path))
     )
+    # In Python: as text "/1/10/" sorts before "/1/9/".
+    return sorted(points, key=lambda p: (p.org.tree_key, p.id))
 
 
 def export_points_zip(org: Org, base_url: str) -> bytes:

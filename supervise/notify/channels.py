@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from supervise.notify.models import Notification, OutboxMessage
-from supervise.orgs.models import Org
+from supervise.orgs.routing import OrgTree
 from supervise.staff.models import User
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,11 @@ TITLES = {
     "case_received": "新诉求件 {tracking_no} 待受理",
     "case_assigned": "诉求件 {tracking_no} 已交办给你",
     "case_reopened": "诉求件 {tracking_no} 需重办",
+    "case_transferred": "诉求件 {tracking_no} 转至本单位办理，待交办",
+    "case_returned": "诉求件 {tracking_no} 被承办单位退回，待重新处理",
+    "review_requested": "诉求件 {tracking_no} 的答复待审核",
+    "answer_published": "诉求件 {tracking_no} 的答复已发布",
+    "case_rated": "诉求件 {tracking_no} 已收到群众评价",
     "citizen_replied": "诉求件 {tracking_no} 群众已回复",
     "extension_requested": "诉求件 {tracking_no} 申请延期，待审批",
     "deadline_warning": "诉求件 {tracking_no} 的{clock}即将届满",
@@ -46,22 +51,29 @@ def title_for(message: OutboxMessage) -> str:
 
 
 def recipients(session: Session, payload: dict) -> list[User]:
-    """Named users, or the active users with a role at an org. A village with no intake clerk
-    (or supervisor) of its own is served by the nearest org above it that has one, so no case
-    arrives unseen. With `exact_org` (the weekly report: each org's supervisors get their own
-    subtree's view) only that org's users, never the ones above."""
+    """Named users, or the active users with a role at an org. A discipline body with nobody in
+    that role (a 纪委 without a supervisor account yet) is served by the next body up, the same
+    walk that routes cases (orgs/routing.py), so whoever is told can open the case. A unit is
+    never walked past: transfers to it require its leader. With `exact_org` (the weekly report:
+    each org's supervisors get their own subtree's view) only that org's users."""
     if "user_ids" in payload:
         return list(session.scalars(select(User).where(User.id.in_(payload["user_ids"])).order_by(User.id)))
-    org = session.get(Org, payload["org_id"])
-    while org is not None:
-        stmt = select(User).where(User.org_id == org.id, User.active.is_(True))
+    tree = None
+    org_id = payload["org_id"]
+    while True:
+        stmt = select(User).where(User.org_id == org_id, User.active.is_(True))
         if payload.get("role"):
-            stmt = stmt.where(User.role == payload["role"])
+            stmt = stmt.where(User.holding(payload["role"]))
         found = list(session.scalars(stmt.order_by(User.id)))
         if found or payload.get("exact_org"):
             return found
-        org = org.parent
-    return []
+        tree = tree or OrgTree.load(session)
+        if org_id not in tree.nodes or not tree.is_body(org_id):
+            return found
+        above = tree.body_above(org_id)
+        if above == org_id:
+            return found
+        org_id = above
 
 
 class InAppChannel:

@@ -95,7 +95,7 @@ def _queue_mail(report: WeeklyReport) -> None:
     """Each org's supervisors get the report for their subtree: one e-mail row per such org."""
     orgs_with_supervisors = db.session.scalars(
         select(User.org_id)
-        .where(User.role == Role.SUPERVISOR.value, User.active.is_(True), User.email.is_not(None))
+        .where(User.holding(Role.SUPERVISOR.value), User.active.is_(True), User.email.is_not(None))
         .distinct()
     )
     for org_id in sorted(orgs_with_supervisors):
@@ -161,7 +161,7 @@ def scope_org_id(actor: Actor, requested: str | None) -> int:
     if not requested:
         return actor.org_id
     org = db.session.scalar(select(Org).where(Org.code == requested))
-    if org is None or not actor.sees(org) or actor.role not in (Role.SUPERVISOR, Role.ADMIN):
+    if org is None or not actor.has(Role.SUPERVISOR, Role.ADMIN) or not actor.covers(org):
         raise NotFound("找不到该单位")
     return org.id
 

@@ -129,7 +129,7 @@ def current_actor() -> Actor:
 def is_system_admin(user: User) -> bool:
     """An admin of the top of the tree: system-wide sections (calendar, settings, jobs, report
     rebuilds) are theirs alone."""
-    return user.role == Role.ADMIN and user.org.parent_id is None
+    return user.has_role(Role.ADMIN) and user.org.parent_id is None
 
 
 def staff_required(*roles: str):
@@ -140,7 +140,7 @@ def staff_required(*roles: str):
         def wrapper(*args, **kwargs):
             if not current_user.is_authenticated:
                 return redirect(url_for("staff.login", next=request.path))
-            if roles and current_user.role not in roles:
+            if roles and not current_user.has_role(*roles):
                 audit.record("access_denied", user=current_user, detail={"path": request.path})
                 db.session.commit()
                 abort(403)

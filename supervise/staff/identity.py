@@ -12,10 +12,17 @@ from supervise.staff.models import Role, User
 
 
 def may_reveal(actor: Actor, case: Case) -> bool:
-    """Intake of the handling org, and supervisors whose subtree holds it (the handling chain)."""
-    if actor.role == Role.INTAKE:
-        return case.org_id == actor.org_id
-    return actor.role == Role.SUPERVISOR and actor.sees(case.org)
+    """The identity wall (DESIGN.md §2a): intake and supervisors of the owning discipline body or
+    of a body above it. Never a unit, never a handler, never an admin."""
+    owner = case.owner
+    if (
+        actor.kind != "staff"
+        or not actor.at_body
+        or owner is None
+        or not actor.has(Role.INTAKE, Role.SUPERVISOR)
+    ):
+        return False
+    return owner.path.startswith(actor.org_path or "\0")
 
 
 def reveal_identity(actor: Actor, case: Case, reason: str) -> dict[str, str | None]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, CheckConstraint, ColumnElement, ForeignKey, Index, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from supervise.dbtypes import UTCDateTime, utcnow
@@ -16,29 +17,45 @@ from supervise.orgs.models import Org
 
 
 class Role(enum.StrEnum):
-    INTAKE = "intake"  # 受理员
-    HANDLER = "handler"  # 承办人
-    SUPERVISOR = "supervisor"  # 督办 / 领导
+    INTAKE = "intake"  # 受理员 (discipline bodies)
+    HANDLER = "handler"  # 承办人 (bodies and units)
+    SUPERVISOR = "supervisor"  # 督办 / 审核 (discipline bodies)
+    LEADER = "leader"  # 单位负责人 (units): assigns inside the unit
     ADMIN = "admin"
+
+
+# Which roles make sense where (DESIGN.md §2a): intake and review are a discipline body's work.
+BODY_ROLES = frozenset({Role.INTAKE, Role.HANDLER, Role.SUPERVISOR, Role.ADMIN})
+UNIT_ROLES = frozenset({Role.LEADER, Role.HANDLER, Role.ADMIN})
+ROLE_ORDER = (Role.INTAKE, Role.HANDLER, Role.SUPERVISOR, Role.LEADER, Role.ADMIN)
+
+
+class UserRole(db.Model):
+    """One role a user holds in their org; a small office's one person may hold several."""
+
+    __tablename__ = "user_roles"
+    __table_args__ = (
+        CheckConstraint(f"role IN ({', '.join(repr(r.value) for r in Role)})", name="role_valid"),
+    )
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(20), primary_key=True)
 
 
 class User(UserMixin, db.Model):
     __tablename__ = "users"
-    __table_args__ = (
-        CheckConstraint("role IN ('intake', 'handler', 'supervisor', 'admin')", name="role_valid"),
-    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(100), default="")
     email: Mapped[str | None] = mapped_column(String(254))  # escalations and weekly reports
     org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id"), index=True)
-    role: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str] = mapped_column(String(255), default="")
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     org: Mapped[Org] = relationship()
+    role_rows: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
     # Set when a session is loaded or started: Flask-Login keeps get_id() in the cookie, and that
     # must be the revocable server-side session token, never the user id.
@@ -51,8 +68,31 @@ class User(UserMixin, db.Model):
     def get_id(self) -> str | None:
         return self.session_token
 
+    @property
+    def roles(self) -> frozenset[str]:
+        return frozenset(row.role for row in self.role_rows)
+
+    @property
+    def role_list(self) -> list[str]:
+        """The roles in a stable order, for display."""
+        return [r.value for r in ROLE_ORDER if r.value in self.roles]
+
+    def has_role(self, *roles: str) -> bool:
+        return not self.roles.isdisjoint(roles)
+
+    def set_roles(self, roles: Iterable[str]) -> None:
+        wanted = set(roles)
+        self.role_rows = [row for row in self.role_rows if row.role in wanted] + [
+            UserRole(role=role) for role in sorted(wanted - self.roles)
+        ]
+
+    @classmethod
+    def holding(cls, *roles: str) -> ColumnElement[bool]:
+        """SQL: the user holds one of `roles`."""
+        return cls.id.in_(select(UserRole.user_id).where(UserRole.role.in_(roles)))
+
     def __repr__(self) -> str:
-        return f"<User {self.username} {self.role}@{self.org_id}>"
+        return f"<User {self.username} {','.join(self.role_list)}@{self.org_id}>"
 
 
 class ApiToken(db.Model):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from datetime import timedelta
 
 from flask import current_app
@@ -14,7 +15,36 @@ from werkzeug.security import generate_password_hash
 from supervise.dbtypes import utcnow
 from supervise.errors import InvalidInput
 from supervise.orgs.models import Org
-from supervise.staff.models import ApiToken, Role, User
+from supervise.staff.models import BODY_ROLES, ROLE_ORDER, UNIT_ROLES, ApiToken, Role, User
+
+ROLE_LABELS = {
+    "intake": "受理员",
+    "handler": "承办人",
+    "supervisor": "督办/审核",
+    "leader": "单位负责人",
+    "admin": "管理员",
+}
+
+
+def parse_roles(role: str | Iterable[str]) -> list[str]:
+    """`"intake,supervisor"` or a list → the roles, each checked to exist."""
+    roles = [r.strip() for r in (role.split(",") if isinstance(role, str) else role) if r and r.strip()]
+    unknown = [r for r in roles if r not in {x.value for x in Role}]
+    if not roles or unknown:
+        message = f"unknown role {', '.join(unknown) or '(none)'}: one of {', '.join(r.value for r in Role)}"
+        raise InvalidInput(message, {"role": [message]})
+    return sorted(set(roles), key=[r.value for r in ROLE_ORDER].index)
+
+
+def check_roles_fit(org: Org, roles: Iterable[str]) -> None:
+    """Intake and review belong to discipline bodies, a leader to a unit (DESIGN.md §2a)."""
+    allowed = BODY_ROLES if org.is_body else UNIT_ROLES
+    wrong = [r for r in roles if r not in allowed]
+    if wrong:
+        where = "纪检监察机构" if org.is_body else "单位（非纪检监察机构）"
+        labels = "、".join(ROLE_LABELS.get(r, r) for r in wrong)
+        message = f"{where}的账号不能担任：{labels}"
+        raise InvalidInput(message, {"role": [message]})
 
 
 def create_user(
@@ -22,23 +52,24 @@ def create_user(
     *,
     username: str,
     org: Org,
-    role: Role | str,
+    role: str | Iterable[str],
     password: str | None = None,
     display_name: str = "",
 ) -> tuple[User, str]:
-    """Create an account; returns it with its password (generated when none is given)."""
-    if role not in {r.value for r in Role}:
-        raise InvalidInput(f"unknown role {role!r}", {"role": [f"one of {', '.join(r.value for r in Role)}"]})
+    """Create an account with one role or several (`"intake,supervisor"`: a small office's one
+    person); returns it with its password (generated when none is given)."""
+    roles = parse_roles(role)
+    check_roles_fit(org, roles)
     if session.scalar(select(User.id).where(User.username == username)):
         raise InvalidInput(f"user {username!r} exists", {"username": ["already taken"]})
     password = password or secrets.token_urlsafe(12)
     user = User(
         username=username,
         org=org,
-        role=str(role),
         display_name=display_name or username,
         password_hash=generate_password_hash(password, current_app.config["PASSWORD_HASH_METHOD"]),
     )
+    user.set_roles(roles)
     session.add(user)
     session.flush()
     return user, password

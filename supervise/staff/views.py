@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from supervise.cases import services
 from supervise.cases.models import Case
-from supervise.cases.queries import QUEUES, Filters, queue_counts, queue_page
+from supervise.cases.queries import Filters, queue_counts, queue_page, queues_for
 from supervise.cases.schemas import ActionSchema, QueueArgsSchema
 from supervise.cases.workflow import Actor
 from supervise.deadlines.escalations import escalation_page, open_escalation_count
@@ -33,10 +33,12 @@ from supervise.extensions import db, limiter
 from supervise.intake.files import signed_url
 from supervise.notify.models import Notification
 from supervise.orgs.models import Org
+from supervise.orgs.routing import OrgTree
 from supervise.staff import audit
 from supervise.staff.auth import authenticate, end_sessions, sign_in, sign_out, staff_required
 from supervise.staff.identity import may_reveal, reveal_identity
 from supervise.staff.models import AuditEntry, ReplyTemplate, Role, User
+from supervise.staff.services import ROLE_LABELS
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -48,6 +50,7 @@ QUEUE_LABELS = {
     "due_soon": "即将超期",
     "overdue": "已超期",
     "escalated": "督办件",
+    "rejected": "不予受理复核",
     "done": "已办结",
     "mine": "我的待办",
 }
@@ -55,9 +58,6 @@ QUEUE_LABELS = {
 
 def actor() -> Actor:
     return Actor.staff(current_user)
-
-
-ROLE_LABELS = {"intake": "受理员", "handler": "承办人", "supervisor": "督办", "admin": "管理员"}
 
 
 @bp.app_context_processor
@@ -71,7 +71,7 @@ def _staff_header():
         )
     )
     open_escalations = None
-    if current_user.role in (Role.SUPERVISOR, Role.ADMIN):
+    if current_user.has_role(Role.SUPERVISOR, Role.ADMIN):
         open_escalations = open_escalation_count(db.session, actor())
     return {
         "unread_notifications": unread,
@@ -175,32 +175,49 @@ def queue():
     rows, next_cursor = queue_page(
         db.session, me, ctx.clocks, ctx.now, Filters(**args), cursor=cursor, limit=limit
     )
-    handlers = db.session.scalars(
-        select(User).where(User.org_id == me.org_id, User.role == Role.HANDLER, User.active.is_(True))
-    ).all()
     raw.pop("cursor", None)  # the next-page link sets its own
     return render_template(
         "staff/queue.html",
-        rows=[services.summary_view(c, ctx.clocks, ctx.now) for c in rows],
+        rows=[services.summary_view(c, ctx.clocks, ctx.now, me) for c in rows],
         next_cursor=next_cursor,
         counts=queue_counts(db.session, me, ctx.clocks, ctx.now),
-        queues=QUEUES,
+        queues=queues_for(me),
         queue_labels=QUEUE_LABELS,
         args=args,
         raw=raw,
         errors=errors,
         categories=services.categories(),
-        handlers=handlers,
-        can_assign=current_user.role in (Role.INTAKE, Role.SUPERVISOR),
+        handlers=_handlers(me.org_id),
+        can_assign=current_user.has_role(Role.INTAKE, Role.SUPERVISOR, Role.LEADER),
+    )
+
+
+def _handlers(org_id: int) -> list[User]:
+    return list(
+        db.session.scalars(
+            select(User)
+            .where(User.org_id == org_id, User.holding(Role.HANDLER), User.active.is_(True))
+            .order_by(User.username)
+        )
     )
 
 
 def _default_queue() -> str:
-    return {Role.HANDLER: "mine", Role.SUPERVISOR: "review"}.get(current_user.role, "intake")
+    """The tab a person's work starts in: intake's new cases, a leader's unassigned ones, a
+    supervisor's drafts to review, a handler's own."""
+    for role, queue in (
+        (Role.INTAKE, "intake"),
+        (Role.LEADER, "dispatch"),
+        (Role.SUPERVISOR, "review"),
+        (Role.HANDLER, "mine"),
+    ):
+        if current_user.has_role(role):
+            return queue
+    return "intake"
 
 
 @bp.post("/bulk-assign")
-@staff_required(Role.INTAKE, Role.SUPERVISOR)
+@staff_required(Role.INTAKE, Role.SUPERVISOR, Role.LEADER)
 def bulk_assign():
     """Assign several cases at once; each keeps its own version check."""
     username = request.form.get("user", "")
@@ -225,27 +242,42 @@ def bulk_assign():
 # -- one case ---------------------------------------------------------------------------------------
 
 
+def _transfer_choices(case: Case) -> list[dict]:
+    """Where this case may go (DESIGN.md §2a): bodies that can receive it; for anything but a
+    检举控告 case also units with a leader to sign for it. The subject unit comes first."""
+    if "transfer" not in services.workflow.allowed_actions(case, actor()):
+        return []
+    tree = OrgTree.load(db.session)
+    choices = []
+    candidates = select(Org).where(Org.active.is_(True), Org.id != case.org_id).order_by(Org.path)
+    for org in db.session.scalars(candidates):
+        if org.is_body and tree.can_receive(org.id):
+            choices.append({"org": org, "note": "纪检监察机构"})
+        elif not org.is_body and case.kind not in (None, "accusation") and tree.has_role(org.id, Role.LEADER):
+            choices.append({"org": org, "note": "被反映单位" if org.id == case.subject_org_id else "单位"})
+    choices.sort(key=lambda c: c["org"].id != case.subject_org_id)
+    return choices
+
+
 def _case_page(ref: str, status: int = 200, identity=None, errors=None):
     me = actor()
     case = services.case_for_actor(ref, me)
     view = services.detail_view(case, me)
+    ctx = services.make_context()
     return (
         render_template(
             "staff/case.html",
             case=case,
             view=view,
             identity=identity,
+            at_unit=not me.at_body,
             may_reveal=case.real_name and may_reveal(me, case),
             errors=errors or {},
             photos=[{"url": signed_url(a), "thumb_url": signed_url(a, thumb=True)} for a in case.attachments],
-            orgs=db.session.scalars(
-                select(Org).where(Org.active.is_(True), Org.id != case.org_id).order_by(Org.path)
-            ),
-            handlers=db.session.scalars(
-                select(User).where(
-                    User.org_id == case.org_id, User.role == Role.HANDLER, User.active.is_(True)
-                )
-            ).all(),
+            transfer_choices=_transfer_choices(case),
+            reversible_until=services.workflow.rejection_reversible_until(ctx, case),
+            default_kind=case.kind or case.category.default_kind or "service",
+            handlers=_handlers(case.org_id),
             templates=db.session.scalars(
                 select(ReplyTemplate).where(ReplyTemplate.org_id == case.org_id).order_by(ReplyTemplate.title)
             ).all(),
@@ -356,7 +388,7 @@ def audit_log():
     stmt = select(AuditEntry).order_by(AuditEntry.id.desc())
     me = actor()
     subtree = select(Org.id).where(Org.path.startswith(me.org_path, autoescape=True))
-    if current_user.role == Role.SUPERVISOR:
+    if not current_user.has_role(Role.ADMIN):
         stmt = stmt.where(
             AuditEntry.user_id.in_(select(User.id).where(User.org_id.in_(subtree)))
             | AuditEntry.case_id.in_(select(Case.id).where(Case.org_id.in_(subtree)))

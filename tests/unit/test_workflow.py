@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from supervise.cases import services, workflow
+from supervise.cases.labels import STATUS_LABELS
 from supervise.cases.models import Case, Event
 from supervise.cases.states import STAFF_ACTIONS, Action, Rating, Status
 from supervise.cases.workflow import TRANSITIONS, Actor
@@ -15,33 +16,58 @@ from supervise.notify.models import OutboxMessage
 from supervise.staff.models import User
 from tests.conftest import VALID_SUBMISSION
 
-USER_FOR_ROLE = {"intake": "demo-intake", "handler": "demo-handler", "supervisor": "demo-supervisor"}
+USER_FOR_ROLE = {
+    "intake": "demo-intake",
+    "handler": "demo-handler",
+    "supervisor": "demo-supervisor",
+    "leader": "demo-dept-civil-leader",
+}
+UNIT_USER_FOR_ROLE = {"leader": "demo-dept-civil-leader", "handler": "demo-dept-civil-handler"}
 
 
 def staff(username: str) -> Actor:
-    return Actor.staff(db.session.scalar(select(User).where(User.username == username)))
+    return Actor.staff(user(username))
 
 
-def case_in(status: Status) -> Case:
-    """A fresh case put straight into `status`, with what that state implies (assignee, draft)."""
+def user(username: str) -> User:
+    return db.session.scalar(select(User).where(User.username == username))
+
+
+def case_in(status: Status, *, at_unit: bool = False) -> Case:
+    """A fresh case put straight into `status`, with what that state implies (kind, assignee,
+    draft); `at_unit`: transferred to 民政局 as a service complaint, in its handler's hands."""
     case, _ = services.submit_case(dict(VALID_SUBMISSION))
     case.status = status
+    if status != Status.RECEIVED:
+        case.kind = "service"
     if status not in (Status.RECEIVED, Status.ACCEPTED, Status.REJECTED, Status.MERGED):
-        case.assignee = db.session.scalar(select(User).where(User.username == "demo-handler"))
+        case.assignee = user("demo-handler")
+    if at_unit:
+        unit = services._org("demo-dept-civil")
+        case.org = case.unit = unit
+        case.assignee = user("demo-dept-civil-handler")
     if status in (Status.FEEDBACK_PENDING_REVIEW, Status.RESPONDED, Status.CLOSED):
         case.feedback_draft = "已核实并整改。"
     if status in (Status.RESPONDED, Status.CLOSED):
         case.feedback_text, case.responded_at = case.feedback_draft, case.received_at
+    if status in (Status.REJECTED, Status.MERGED):
+        case.closed_at = case.received_at
+    if status == Status.MERGED:
+        case.merged_into = case_in(Status.RESPONDED)
     db.session.commit()
     return case
 
 
-def args_for(action: Action, version: int) -> dict:
+def args_for(action: Action, version: int, variant: str | None = None) -> dict:
     extra = {
-        Action.REJECT: {"reason": "不属于受理范围"},
+        Action.REJECT: {"reason": "经核实不属于本机关受理范围", "reason_code": "out_of_scope"},
+        Action.REVERSE_REJECTION: {"reason": "复核认为应予受理"},
         Action.MERGE: {"into": case_in(Status.ACCEPTED).tracking_no},
-        Action.TRANSFER: {"org": "demo-town-1", "note": "属地办理"},
+        Action.TRANSFER: {"org": "demo-dept-civil" if variant == "to_unit" else "demo-county-group-1"},
+        Action.CLASSIFY: {"kind": "suggestion"},
+        Action.RETURN: {"reason": "不属于本单位职责"},
         Action.ASSIGN: {"user": "demo-handler"},
+        Action.ANSWER: {"text": "经了解，该事项可到便民服务中心窗口办理。"},
         Action.FEEDBACK: {"text": "经核查，情况属实，已责令整改。"},
         Action.REOPEN: {"reason": "答复不完整"},
         Action.EXTEND: {"days": 5, "reason": "需现场核查"},
@@ -50,6 +76,17 @@ def args_for(action: Action, version: int) -> dict:
         Action.MESSAGE: {"text": "请补充收据照片"},
     }.get(action, {})
     return {"action": action.value, "version": version, **extra}
+
+
+def at_unit(transition) -> bool:
+    return transition.where == workflow.UNIT
+
+
+def actor_for(transition) -> Actor:
+    role = sorted(transition.roles)[0]
+    if at_unit(transition):
+        return staff(UNIT_USER_FOR_ROLE[role])
+    return staff(USER_FOR_ROLE[role])
 
 
 def run(transition, case: Case) -> Event:
@@ -61,10 +98,10 @@ def run(transition, case: Case) -> Event:
         return workflow.supplement(ctx, case, text="补充一张收据")
     if transition.action == Action.AUTO_CLOSE:
         return workflow.auto_close(ctx, case)
-    actor = staff(USER_FOR_ROLE[sorted(transition.roles)[0]])
-    return services.ACTIONS[transition.action.value](
-        ctx, case, actor, args_for(transition.action, case.version)
-    )
+    args = args_for(transition.action, case.version, transition.variant)
+    if at_unit(transition) and transition.action == Action.ASSIGN:
+        args["user"] = "demo-dept-civil-handler"
+    return services.ACTIONS[transition.action.value](ctx, case, actor_for(transition), args)
 
 
 LEGAL = [(t, s) for t in TRANSITIONS for s in sorted(t.sources)]
@@ -76,7 +113,7 @@ LEGAL = [(t, s) for t in TRANSITIONS for s in sorted(t.sources)]
     ids=[f"{t.action.value}{'-' + t.variant if t.variant else ''}-from-{s.value}" for t, s in LEGAL],
 )
 def test_every_legal_transition_changes_state_and_writes_its_event(demo, transition, source):
-    case = case_in(source)
+    case = case_in(source, at_unit=at_unit(transition))
     version = case.version
     event = run(transition, case)
     services.commit()
@@ -114,7 +151,7 @@ def test_illegal_transition_is_a_conflict_naming_state_and_allowed_actions(demo,
         )
     db.session.rollback()
     assert exc.value.details["status"] == state.value
-    assert state.value in exc.value.message
+    assert STATUS_LABELS[state.value] in exc.value.message
     assert "allowed_actions" in exc.value.details
     db.session.refresh(case)
     assert (case.status, case.version) == (state, version)
@@ -128,25 +165,26 @@ def test_wrong_role_is_forbidden(demo):
 
 
 def test_out_of_scope_case_is_not_found(demo):
-    case = case_in(Status.RECEIVED)  # at demo-county
+    case = case_in(Status.RECEIVED)  # owned by demo-county
     with pytest.raises(NotFound):
-        workflow.accept(services.make_context(), case, staff("demo-town-1-intake"), version=case.version)
+        workflow.accept(services.make_context(), case, staff("demo-town-1-jw-intake"), version=case.version)
 
 
-def test_supervisor_sees_subtree_but_not_parent(demo):
+def test_supervisor_sees_the_bodies_below_but_not_above(demo):
     case = case_in(Status.ACCEPTED)
     workflow.transfer(
         services.make_context(),
         case,
         staff("demo-intake"),
         version=case.version,
-        org=services._org("demo-town-1"),
+        org=services._org("demo-town-1-jw"),
     )
     services.commit()
-    assert staff("demo-supervisor").sees(case.org)  # county supervisor sees the township
-    assert staff("demo-town-1-supervisor").sees(case.org)
+    assert staff("demo-supervisor").sees(case)  # the county supervisor sees the township's 纪委
+    assert staff("demo-town-1-jw-intake").sees(case)
+    assert not staff("demo-intake").sees(case)  # county intake: their own body's cases only
     other = case_in(Status.RECEIVED)
-    assert not staff("demo-town-1-supervisor").sees(other.org)
+    assert not staff("demo-town-1-jw-intake").sees(other)
 
 
 def test_stale_version_is_a_conflict(demo):
@@ -172,27 +210,28 @@ def staff_org():
 
 def test_assign_requires_a_handler_of_the_case_org(demo):
     case = case_in(Status.ACCEPTED)
-    town_handler = db.session.scalar(select(User).where(User.username == "demo-town-1-handler"))
+    town_handler = db.session.scalar(select(User).where(User.username == "demo-town-1-jw-handler"))
     with pytest.raises(InvalidInput):
         workflow.assign(
             services.make_context(), case, staff("demo-intake"), version=case.version, user=town_handler
         )
 
 
-def test_transfer_arrives_as_received_with_a_stage_deadline_and_notifies(demo):
+def test_transfer_to_a_body_arrives_as_received_there_with_a_stage_deadline_and_notifies(demo):
     case = case_in(Status.PROCESSING)
     workflow.transfer(
         services.make_context(),
         case,
         staff("demo-intake"),
         version=case.version,
-        org=services._org("demo-town-1"),
+        org=services._org("demo-town-1-jw"),
     )
     services.commit()
-    assert case.status == Status.RECEIVED and case.org.code == "demo-town-1"
+    assert case.status == Status.RECEIVED and case.org.code == "demo-town-1-jw"
+    assert case.owner.code == "demo-town-1-jw" and case.unit is None
     assert case.assignee is None and case.stage_due_at is not None
     kinds = db.session.scalars(select(OutboxMessage.kind).where(OutboxMessage.case_id == case.id)).all()
-    assert kinds.count("case_received") == 2  # on submission, then on arrival at the township
+    assert kinds.count("case_received") == 2  # on submission, then on arrival at the township's 纪委
 
 
 def test_unsatisfied_rating_reopens_with_a_fresh_deadline(demo):

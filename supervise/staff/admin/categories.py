@@ -1,4 +1,5 @@
-"""Case categories (system-wide): what a citizen picks, and which kind of org handles it by default."""
+"""Case categories (system-wide): what a citizen picks, and the 定性 intake starts from when accepting
+a case of it (DESIGN.md §2a)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from flask import abort, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from supervise.cases.labels import KIND_LABELS
 from supervise.cases.models import Category
 from supervise.extensions import db
 from supervise.staff.admin.common import (
     CODE_RE,
-    ORG_KIND_LABELS,
     Form,
     bp,
     changes_between,
@@ -32,8 +33,8 @@ def _category_fields(form: Form) -> dict[str, Any]:
         "name": form.text("name", "类别名称", 100),
         "name_en": form.text("name_en", "英文名称", 100, required=False),
     }
-    kind = form.choice("default_org_kind", ORG_KIND_LABELS, "请选择默认承办单位类型", required=False)
-    fields["default_org_kind"] = kind or None
+    kind = form.choice("default_kind", KIND_LABELS, "请选择默认定性", required=False)
+    fields["default_kind"] = kind or None
     raw = request.form.get("sort_order", "").strip() or "0"
     try:
         fields["sort_order"] = int(raw)

@@ -11,24 +11,19 @@ from typing import Any, TypeVar
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, and_, not_, select
 from sqlalchemy.orm import InstrumentedAttribute
 from werkzeug.wrappers import Response
 
 from supervise.extensions import db
-from supervise.orgs.models import Org, OrgKind
+from supervise.orgs.models import BODY_KINDS, Org
+from supervise.orgs.routing import OrgTree
 from supervise.staff import audit
 from supervise.staff.auth import is_system_admin
 from supervise.staff.models import User
 
 bp = Blueprint("admin", __name__, url_prefix="/staff/admin")
 
-ORG_KIND_LABELS = {
-    OrgKind.COMMISSION.value: "纪委监委",
-    OrgKind.DEPARTMENT.value: "部门",
-    OrgKind.TOWNSHIP.value: "乡镇/街道",
-    OrgKind.VILLAGE.value: "村/社区",
-}
 CALENDAR_KIND_LABELS = {"holiday": "节假日（放假）", "workday": "调休上班"}
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 # A shape check only (one @, a dot in the domain, no spaces): the mail server is the real judge.
@@ -40,7 +35,8 @@ Row = TypeVar("Row")
 
 @bp.app_context_processor
 def _labels() -> dict[str, Any]:
-    return {"org_kind_labels": ORG_KIND_LABELS, "calendar_kind_labels": CALENDAR_KIND_LABELS}
+    # The org kinds' labels are a global of every template (supervise.cases.labels.ORG_KIND_LABELS).
+    return {"calendar_kind_labels": CALENDAR_KIND_LABELS}
 
 
 def system_admin_required(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
@@ -66,19 +62,63 @@ def no_store(response: Response) -> Response:
 
 
 # -- scope: an admin sees the subtree of their own org, anything else is 404 ------------------------
+#
+# The identity wall (DESIGN.md §2a): an admin whose own org is a *unit* never sees or administers a
+# discipline body, even one that sits in the unit's subtree (a township's 纪委 hangs below the
+# township), nor anything below such a body. For them those orgs are absent, like orgs elsewhere.
+
+
+def admin_at_body() -> bool:
+    """The signed-in admin's own org is a discipline body (only these set who supervises a unit)."""
+    return current_user.org.is_body
+
+
+def _walled_off_paths() -> list[str]:
+    """The paths of the discipline bodies in the admin's subtree that the admin may not see (each
+    with everything below it): all of them for an admin at a unit, none for one at a body."""
+    if admin_at_body():
+        return []
+    return list(
+        db.session.scalars(
+            select(Org.path).where(
+                Org.path.startswith(current_user.org.path, autoescape=True), Org.kind.in_(BODY_KINDS)
+            )
+        )
+    )
 
 
 def in_scope(org: Org | None) -> bool:
-    return org is not None and org.path.startswith(current_user.org.path)
+    if org is None or not org.path.startswith(current_user.org.path):
+        return False
+    return not any(org.path.startswith(walled) for walled in _walled_off_paths())
 
 
 def org_in_scope() -> ColumnElement[bool]:
     """The same test as `in_scope`, for a query that joins `Org`."""
-    return Org.path.startswith(current_user.org.path, autoescape=True)
+    return and_(
+        Org.path.startswith(current_user.org.path, autoescape=True),
+        *(not_(Org.path.startswith(walled, autoescape=True)) for walled in _walled_off_paths()),
+    )
 
 
 def subtree_orgs() -> list[Org]:
     return list(db.session.scalars(select(Org).where(org_in_scope()).order_by(Org.path)))
+
+
+def intake_warnings() -> list[str]:
+    """One line per active discipline body in the admin's scope that nobody can receive at: cases
+    about its units route past it to the body above (DESIGN.md §2a) until it has an intake account."""
+    tree = OrgTree.load(db.session)
+    lacking = {node.id: node for node in tree.bodies_without_intake()}
+    if not lacking:
+        return []
+    visible = db.session.scalars(select(Org).where(Org.id.in_(lacking), org_in_scope()).order_by(Org.path))
+    return [
+        f"{org.name}：没有在职的受理员账号，反映给它的诉求将由上一级纪检监察机构受理"
+        if tree.body_above(org.id) != org.id
+        else f"{org.name}：没有在职的受理员账号，反映给它的诉求无人受理，请尽快设置受理员账号"
+        for org in visible
+    ]
 
 
 def get_in_scope_or_404(

@@ -1,4 +1,5 @@
-"""The admin overview: links to the sections, and a warning while deadlines are provisional."""
+"""The admin overview: links to the sections, a warning while deadlines are provisional, and one
+for each discipline body nobody can receive at."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from flask_login import current_user
 
 from supervise.deadlines.services import provisional_deadlines
 from supervise.extensions import db
-from supervise.staff.admin.common import bp
+from supervise.staff.admin.common import bp, intake_warnings
 from supervise.staff.auth import is_system_admin, staff_required
 from supervise.staff.models import Role
 
@@ -18,4 +19,9 @@ from supervise.staff.models import Role
 def index() -> ResponseReturnValue:
     system_admin = is_system_admin(current_user)
     provisional = provisional_deadlines(db.session) if system_admin else (0, [])
-    return render_template("staff/admin/index.html", system_admin=system_admin, provisional=provisional)
+    return render_template(
+        "staff/admin/index.html",
+        system_admin=system_admin,
+        provisional=provisional,
+        warnings=intake_warnings(),
+    )

@@ -1,20 +1,25 @@
-"""Orgs of the admin's subtree: create, rename, activate and deactivate."""
+"""Orgs of the admin's subtree: create, rename, activate and deactivate; who supervises a unit, and
+whether a small discipline body may publish what its one person drafted (DESIGN.md §2a)."""
 
 from __future__ import annotations
 
-from flask import redirect, request, url_for
+from flask import flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from sqlalchemy import select
 
+from supervise.cases.labels import ORG_KIND_LABELS
 from supervise.extensions import db
-from supervise.orgs.models import Org
+from supervise.orgs.models import BODY_KINDS, Org
+from supervise.orgs.routing import OrgTree
 from supervise.orgs.services import create_org
 from supervise.staff.admin.common import (
     CODE_RE,
-    ORG_KIND_LABELS,
     Form,
+    admin_at_body,
     bp,
     form_page,
+    intake_warnings,
     org_or_404,
     refused,
     saved,
@@ -24,11 +29,40 @@ from supervise.staff.admin.common import (
 from supervise.staff.auth import staff_required
 from supervise.staff.models import Role
 
+DEFAULT_SUPERVISOR_LABEL = "按层级（最近的上级纪检监察机构）"
+
+
+def _creatable_kinds() -> dict[str, str]:
+    """The kinds this admin may create: all of them at a body; at a unit only units, since a body
+    below a unit is beyond its admin's reach (DESIGN.md §2a)."""
+    if admin_at_body():
+        return dict(ORG_KIND_LABELS)
+    return {kind: label for kind, label in ORG_KIND_LABELS.items() if kind not in BODY_KINDS}
+
 
 @bp.get("/orgs")
 @staff_required(Role.ADMIN)
 def orgs(errors: dict[str, str] | None = None, status: int = 200) -> ResponseReturnValue:
-    return form_page("staff/admin/orgs.html", errors, status, orgs=subtree_orgs())
+    rows = subtree_orgs()
+    set_supervisors = admin_at_body()
+    tree = OrgTree.load(db.session)
+    # Who supervises each unit now, whether chosen or by the tree (shown to body admins only).
+    effective = {o.id: tree.supervising_body(o.id) for o in rows if not o.is_body} if set_supervisors else {}
+    shown = set(effective.values())
+    names = dict(db.session.execute(select(Org.id, Org.name).where(Org.id.in_(shown))).all())
+    return form_page(
+        "staff/admin/orgs.html",
+        errors,
+        status,
+        orgs=rows,
+        kinds=_creatable_kinds(),
+        set_supervisors=set_supervisors,
+        bodies=[o for o in rows if o.is_body and o.active],
+        effective=effective,
+        effective_names=names,
+        default_supervisor_label=DEFAULT_SUPERVISOR_LABEL,
+        warnings=intake_warnings(),
+    )
 
 
 @bp.post("/orgs")
@@ -37,7 +71,7 @@ def org_create() -> ResponseReturnValue:
     form = Form()
     code = form.identifier("code", "单位代码", CODE_RE, "单位代码只能包含字母、数字、- 和 _", Org.code)
     name = form.text("name", "单位名称", 200)
-    kind = form.choice("kind", ORG_KIND_LABELS, "请选择单位类型")
+    kind = form.choice("kind", _creatable_kinds(), "请选择单位类型")
     parent = org_or_404(request.form.get("parent"))
     if form.errors:
         return orgs(form.errors, 422)
@@ -82,3 +116,56 @@ def org_active(org_id: int) -> ResponseReturnValue:
         refuse_disable="不能停用自己所在的单位" if org.id == current_user.org_id else None,
         org=org.code,
     )
+
+
+@bp.post("/orgs/<int:org_id>/supervisor")
+@staff_required(Role.ADMIN)
+def org_supervisor(org_id: int) -> ResponseReturnValue:
+    """Which discipline body supervises a unit: one chosen (a 派驻组), or none for the tree's own
+    (the nearest body at or above it). A unit's admin may not choose who supervises it."""
+    org = org_or_404(org_id)
+    if not admin_at_body():
+        return refused("admin.orgs", "只有纪检监察机构的管理员可以设置监督机构")
+    if org.is_body:
+        return refused("admin.orgs", f"{org.name} 是纪检监察机构，不设监督机构")
+    raw = request.form.get("supervising_body", "").strip()
+    body = org_or_404(raw) if raw else None  # out of the admin's scope: as if absent
+    if body is not None and body.id != org.supervising_body_id:
+        if not body.is_body:
+            return refused("admin.orgs", f"{body.name} 不是纪检监察机构，不能作为监督机构")
+        if not body.active:
+            return refused("admin.orgs", f"{body.name} 已停用，不能作为监督机构")
+    new_id = body.id if body is not None else None
+    if new_id == org.supervising_body_id:
+        return redirect(url_for("admin.orgs"))
+    old = org.supervising_body
+    org.supervising_body = body
+    return saved(
+        "org.supervisor",
+        f"{org.name} 的监督机构已设为 {body.name if body else DEFAULT_SUPERVISOR_LABEL}",
+        "admin.orgs",
+        org=org.code,
+        old=old.code if old else None,
+        new=body.code if body else None,
+    )
+
+
+@bp.post("/orgs/<int:org_id>/self-publish")
+@staff_required(Role.ADMIN)
+def org_self_publish(org_id: int) -> ResponseReturnValue:
+    """四眼原则's exception for a one-person office: whoever drafts an answer may publish it too."""
+    org = org_or_404(org_id)
+    if not org.is_body:
+        return refused("admin.orgs", f"{org.name} 不是纪检监察机构，不发布答复")
+    allowed = request.form.get("allowed") == "1"
+    if org.self_publish_allowed != allowed:
+        org.self_publish_allowed = allowed
+        return saved(
+            "org.self_publish",
+            f"{org.name}：{'已允许' if allowed else '已取消'}一人拟稿并发布",
+            "admin.orgs",
+            org=org.code,
+            allowed=allowed,
+        )
+    flash(f"{org.name}：{'已允许' if allowed else '未允许'}一人拟稿并发布")
+    return redirect(url_for("admin.orgs"))

@@ -1,4 +1,5 @@
-"""Staff accounts of the admin's subtree: create, edit, enable and disable, reset a password."""
+"""Staff accounts of the admin's subtree: create, edit (one or several roles each, DESIGN.md §2a),
+enable and disable, reset a password."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
+from supervise.errors import InvalidInput
 from supervise.extensions import db
 from supervise.orgs.models import Org
 from supervise.staff.admin.common import (
@@ -20,6 +22,7 @@ from supervise.staff.admin.common import (
     commit_change,
     form_page,
     get_in_scope_or_404,
+    intake_warnings,
     no_store,
     org_in_scope,
     org_or_404,
@@ -28,12 +31,32 @@ from supervise.staff.admin.common import (
     toggle_active,
 )
 from supervise.staff.auth import end_sessions, staff_required
-from supervise.staff.models import Role, User
-from supervise.staff.services import create_user
+from supervise.staff.models import ROLE_ORDER, Role, User
+from supervise.staff.services import check_roles_fit, create_user, parse_roles
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
 MIN_PASSWORD = 10
-ROLES = {r.value for r in Role}
+ROLES = [r.value for r in ROLE_ORDER]
+
+
+def _roles(form: Form, org: Org) -> list[str]:
+    """The posted roles (one checkbox each, `role` repeated; a single `role`, or one with commas,
+    from an older page works too), checked to exist and to fit the org (DESIGN.md §2a): intake and
+    review at a discipline body, a leader at a unit."""
+    posted = [part for value in request.form.getlist("role") for part in value.split(",") if part.strip()]
+    unknown = [r.strip() for r in posted if r.strip() not in ROLES]
+    if not posted:
+        form.errors["role"] = "请至少选择一个角色"
+    elif unknown:
+        form.errors["role"] = f"没有这个角色：{'、'.join(unknown)}"
+    else:
+        try:
+            roles = parse_roles(posted)
+            check_roles_fit(org, roles)
+            return roles
+        except InvalidInput as exc:
+            form.errors["role"] = exc.details["role"][0]
+    return []
 
 
 def _new_password() -> str:
@@ -61,8 +84,9 @@ def users(errors: dict[str, str] | None = None, status: int = 200) -> ResponseRe
         status,
         rows=rows,
         orgs=subtree_orgs(),
-        roles=[r.value for r in Role],
+        roles=ROLES,
         min_password=MIN_PASSWORD,
+        warnings=intake_warnings(),
     )
 
 
@@ -79,8 +103,8 @@ def user_create() -> ResponseReturnValue:
     )
     display_name = form.text("display_name", "姓名", 100, required=False)
     email = form.email()
-    role = form.choice("role", ROLES, "请选择角色")
     org = org_or_404(request.form.get("org"))
+    roles = _roles(form, org)
     password = request.form.get("password", "")
     if password and len(password) < MIN_PASSWORD:
         form.errors["password"] = f"密码至少 {MIN_PASSWORD} 位；留空则自动生成"
@@ -90,7 +114,7 @@ def user_create() -> ResponseReturnValue:
         db.session,
         username=username,
         org=org,
-        role=role,
+        role=roles,
         password=password or _new_password(),
         display_name=display_name,
     )
@@ -99,7 +123,7 @@ def user_create() -> ResponseReturnValue:
         "user.create",
         target=username,
         org=org.code,
-        role=role,
+        roles=roles,
         email=email,
         password="given" if request.form.get("password") else "generated",
     )
@@ -139,24 +163,33 @@ def user_password(user_id: int) -> ResponseReturnValue:
 @bp.post("/users/<int:user_id>")
 @staff_required(Role.ADMIN)
 def user_update(user_id: int) -> ResponseReturnValue:
-    """Change a user's display name, e-mail address, role and org."""
+    """Change a user's display name, e-mail address, roles and org."""
     user = get_in_scope_or_404(User, user_id)
     form = Form()
     display_name = form.text("display_name", "姓名", 100, required=False) or user.display_name
     # An empty field clears the address; a form without the field (an older page) leaves it alone.
     email = form.email() if "email" in request.form else user.email
-    role = form.choice("role", ROLES, "请选择角色")
     org = org_or_404(request.form.get("org"))
-    if user.id == current_user.id and (role != user.role or org.id != user.org_id):
+    if user.id == current_user.id and org.id != user.org_id:
+        form.errors["role"] = "不能修改自己的角色或单位"
+    roles = _roles(form, org) if "role" not in form.errors else []
+    # Whoever edits themselves keeps exactly their roles: no admin locks themselves out.
+    if user.id == current_user.id and "role" not in form.errors and set(roles) != user.roles:
         form.errors["role"] = "不能修改自己的角色或单位"
     if form.errors:
         return refused("admin.users", *form.errors.values())
     changes = changes_between(
-        {"display_name": user.display_name, "email": user.email, "role": user.role, "org": user.org.code},
-        {"display_name": display_name, "email": email, "role": role, "org": org.code},
+        {
+            "display_name": user.display_name,
+            "email": user.email,
+            "roles": user.role_list,
+            "org": user.org.code,
+        },
+        {"display_name": display_name, "email": email, "roles": roles, "org": org.code},
     )
     if changes:
-        user.display_name, user.email, user.role, user.org = display_name, email, role, org
+        user.display_name, user.email, user.org = display_name, email, org
+        user.set_roles(roles)
         commit_change("user.update", target=user.username, changes=changes)
     flash(f"账号 {user.username} 已保存")
     return redirect(url_for("admin.users"))
