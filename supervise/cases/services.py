@@ -588,6 +588,8 @@ def detail_view(case: Case, actor: Actor, now: datetime | None = None) -> dict[s
             "masked": True,
         }
     clock_list = clock_views(case, ctx.clocks, ctx.now)
+    if at_unit:  # the 实名 acknowledgement clock would tell a unit the reporter gave their name
+        clock_list = [c for c in clock_list if c["kind"] != ClockKind.ACK]
     stage = [c for c in clock_list if c["kind"] == ClockKind.STAGE and c["met_at"] is None]
     return {
         **summary_view(case, ctx.clocks, ctx.now, actor),

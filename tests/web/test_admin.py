@@ -9,6 +9,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
+from supervise.cases.labels import ORG_KIND_LABELS
 from supervise.cases.models import Category
 from supervise.dbtypes import utcnow
 from supervise.deadlines.calendar import get_calendar, local_date, parse_calendar_csv
@@ -16,6 +17,8 @@ from supervise.deadlines.models import CalendarDay, CalendarYear
 from supervise.extensions import db
 from supervise.intake.models import Point, PointScan
 from supervise.orgs.models import Org
+from supervise.orgs.routing import OrgTree
+from supervise.orgs.services import create_org
 from supervise.settings import deadline_settings, get_int, set_value
 from supervise.staff.models import AuditEntry, ReplyTemplate, User
 from supervise.staff.services import create_user
@@ -118,6 +121,155 @@ def test_orgs_tree_create_rename_deactivate(client, admin):
     assert org("demo-county").active
 
 
+def test_orgs_page_shows_every_kind_and_which_are_discipline_bodies(client, admin):
+    page = client.get("/staff/admin/orgs").get_data(as_text=True)
+    kind_select = page[page.index('<select id="kind"') :]
+    kind_select = kind_select[: kind_select.index("</select>")]
+    for kind, label in ORG_KIND_LABELS.items():
+        assert f'<option value="{kind}" >{label}</option>' in kind_select, kind
+    for code, label, chip in (
+        ("demo-county", "纪委监委", "纪检监察机构"),
+        ("demo-county-group-1", "派驻纪检监察组", "纪检监察机构"),
+        ("demo-town-1-jw", "乡镇（街道）纪委", "纪检监察机构"),
+        ("demo-town-1", "乡镇政府/街道办", "单位"),
+        ("demo-dept-civil", "部门", "单位"),
+        ("demo-town-1-village-1", "村/社区", "单位"),
+    ):
+        row = org_row(page, code)
+        assert f'<td>{label}<br><span class="chip">{chip}</span></td>' in row, code
+    # Bodies get the self-publish toggle, units the supervising-body select; not the other way round.
+    assert "允许一人拟稿并发布（小机构）" in org_row(page, "demo-town-1-jw")
+    assert "supervising_body" not in org_row(page, "demo-town-1-jw")
+    assert "supervising_body" in org_row(page, "demo-town-1") and "一人拟稿" not in org_row(
+        page, "demo-town-1"
+    )
+    # A body created here is one.
+    created = admin(
+        "/staff/admin/orgs",
+        parent=org("demo-county").id,
+        code="demo-group-2",
+        name="派驻第二组",
+        kind="stationed_group",
+    )
+    assert created.status_code == 302 and org("demo-group-2").is_body
+
+
+def org_row(page: str, code: str) -> str:
+    row = page[page.index(f'<tr id="org-{code}"') :]
+    return row[: row.index("</tr>")]
+
+
+def test_setting_a_units_supervising_body(client, admin):
+    civil, town, village = org("demo-dept-civil"), org("demo-town-1"), org("demo-town-1-village-1")
+    group, office, county = org("demo-county-group-1"), org("demo-town-1-jw"), org("demo-county")
+    page = client.get("/staff/admin/orgs").get_data(as_text=True)
+    civil_row = org_row(page, "demo-dept-civil")
+    assert (
+        f'<option value="{group.id}" selected>县纪委监委派驻第一纪检监察组（demo-county-group-1）'
+        in civil_row
+    )
+    assert "当前由 县纪委监委派驻第一纪检监察组 监督" in civil_row
+    village_row = org_row(page, "demo-town-1-village-1")
+    assert '<option value="" selected>按层级（最近的上级纪检监察机构）</option>' in village_row
+    assert "当前由 城关镇纪委 监督" in village_row
+    # Only active discipline bodies are offered.
+    assert f'<option value="{town.id}"' not in village_row and f'<option value="{county.id}"' in village_row
+
+    assert admin(f"/staff/admin/orgs/{village.id}/supervisor", supervising_body=group.id).status_code == 302
+    db.session.expire_all()
+    assert org("demo-town-1-village-1").supervising_body_id == group.id
+    assert OrgTree.load(db.session).supervising_body(village.id) == group.id
+    (entry,) = changes("org.supervisor")
+    assert entry.detail == {
+        "what": "org.supervisor",
+        "org": "demo-town-1-village-1",
+        "old": None,
+        "new": "demo-county-group-1",
+    }
+    assert "当前由 县纪委监委派驻第一纪检监察组 监督" in org_row(
+        client.get("/staff/admin/orgs").get_data(as_text=True), "demo-town-1-village-1"
+    )
+
+    # Back to the tree's own: the nearest body above the department, the county's commission.
+    assert admin(f"/staff/admin/orgs/{civil.id}/supervisor", supervising_body="").status_code == 302
+    db.session.expire_all()
+    assert org("demo-dept-civil").supervising_body_id is None
+    assert OrgTree.load(db.session).supervising_body(civil.id) == county.id
+    assert changes("org.supervisor")[1].detail["old"] == "demo-county-group-1"
+    assert changes("org.supervisor")[1].detail["new"] is None
+    # Saving what is already set changes nothing.
+    admin(f"/staff/admin/orgs/{civil.id}/supervisor", supervising_body="")
+    assert len(changes("org.supervisor")) == 2
+
+    # A unit cannot supervise; a body has no supervising body; a stopped body is not offered.
+    not_a_body = admin(f"/staff/admin/orgs/{village.id}/supervisor", supervising_body=town.id)
+    assert not_a_body.status_code == 302
+    assert "城关镇 不是纪检监察机构" in client.get("/staff/admin/orgs").get_data(as_text=True)
+    for_a_body = admin(f"/staff/admin/orgs/{office.id}/supervisor", supervising_body=group.id)
+    assert for_a_body.status_code == 302
+    assert "城关镇纪委 是纪检监察机构，不设监督机构" in client.get("/staff/admin/orgs").get_data(as_text=True)
+    admin(f"/staff/admin/orgs/{org('demo-town-2-jw').id}/active", active="0")
+    stopped = admin(f"/staff/admin/orgs/{civil.id}/supervisor", supervising_body=org("demo-town-2-jw").id)
+    assert stopped.status_code == 302
+    assert "青山乡纪委 已停用" in client.get("/staff/admin/orgs").get_data(as_text=True)
+    assert admin(f"/staff/admin/orgs/{civil.id}/supervisor", supervising_body="999999").status_code == 404
+    assert admin(f"/staff/admin/orgs/{civil.id}/supervisor", supervising_body="x").status_code == 404
+    db.session.expire_all()
+    assert org("demo-town-1-village-1").supervising_body_id == group.id
+    assert org("demo-dept-civil").supervising_body_id is None
+    assert org("demo-town-1-jw").supervising_body_id is None
+    assert len(changes("org.supervisor")) == 2
+
+
+def test_toggling_self_publish_for_a_small_body(client, admin):
+    office, town = org("demo-town-1-jw"), org("demo-town-1")
+    assert not office.self_publish_allowed
+    assert admin(f"/staff/admin/orgs/{office.id}/self-publish", allowed="1").status_code == 302
+    db.session.expire_all()
+    assert org("demo-town-1-jw").self_publish_allowed
+    assert [c.detail for c in changes("org.self_publish")] == [
+        {"what": "org.self_publish", "org": "demo-town-1-jw", "allowed": True}
+    ]
+    row = org_row(client.get("/staff/admin/orgs").get_data(as_text=True), "demo-town-1-jw")
+    assert (
+        '<input type="hidden" name="allowed" value="0">' in row
+        and "取消“允许一人拟稿并发布（小机构）”" in row
+    )
+    # Pressing again what is already so changes nothing.
+    admin(f"/staff/admin/orgs/{office.id}/self-publish", allowed="1")
+    assert len(changes("org.self_publish")) == 1
+    assert admin(f"/staff/admin/orgs/{office.id}/self-publish", allowed="0").status_code == 302
+    db.session.expire_all()
+    assert not org("demo-town-1-jw").self_publish_allowed
+    assert changes("org.self_publish")[1].detail["allowed"] is False
+    # A unit publishes nothing: refused, unchanged, unaudited.
+    admin(f"/staff/admin/orgs/{town.id}/self-publish", allowed="1")
+    db.session.expire_all()
+    assert not org("demo-town-1").self_publish_allowed and len(changes("org.self_publish")) == 2
+    assert "城关镇 不是纪检监察机构" in client.get("/staff/admin/orgs").get_data(as_text=True)
+
+
+def test_a_body_without_intake_is_warned_about(client, admin):
+    for url in ("/staff/admin/", "/staff/admin/orgs"):
+        assert 'id="intake-warning"' not in client.get(url).get_data(as_text=True), url
+    office_intake = user("demo-town-2-jw-intake")
+    assert admin(f"/staff/admin/users/{office_intake.id}/active", active="0").status_code == 302
+    warning = "青山乡纪委：没有在职的受理员账号，反映给它的诉求将由上一级纪检监察机构受理"
+    for url in ("/staff/admin/", "/staff/admin/orgs", "/staff/admin/users"):
+        html = client.get(url).get_data(as_text=True)
+        assert 'id="intake-warning"' in html and warning in html, url
+        assert "城关镇纪委：" not in html, url
+    # The county's own intake gone: nobody above it, so nobody receives at all.
+    county_intake = user("demo-intake")
+    admin(f"/staff/admin/users/{county_intake.id}", role="handler", org=org("demo-county").id)
+    html = client.get("/staff/admin/").get_data(as_text=True)
+    assert "示范县纪委监委：没有在职的受理员账号，反映给它的诉求无人受理" in html and warning in html
+    # An intake account again (enabled, or newly made): the warning goes.
+    admin(f"/staff/admin/users/{office_intake.id}/active", active="1")
+    admin(f"/staff/admin/users/{county_intake.id}", role="intake", org=org("demo-county").id)
+    assert 'id="intake-warning"' not in client.get("/staff/admin/orgs").get_data(as_text=True)
+
+
 def test_points_scans_qr_poster_and_toggle(client, admin):
     town = org("demo-town-1")
     assert admin("/staff/admin/points", org=town.id, name="城关镇财政所窗口").status_code == 302
@@ -159,15 +311,15 @@ def test_categories_create_edit_toggle(client, admin):
         code="land",
         name="土地征收",
         name_en="Land",
-        default_org_kind="township",
+        default_kind="service",
         sort_order="7",
     )
     assert created.status_code == 302
     cat = db.session.scalar(select(Category).where(Category.code == "land"))
-    assert (cat.name, cat.name_en, cat.default_org_kind, cat.sort_order, cat.active) == (
+    assert (cat.name, cat.name_en, cat.default_kind, cat.sort_order, cat.active) == (
         "土地征收",
         "Land",
-        "township",
+        "service",
         7,
         True,
     )
@@ -175,17 +327,22 @@ def test_categories_create_edit_toggle(client, admin):
     assert admin("/staff/admin/categories", code="land", name="重复").status_code == 422
     bad = admin("/staff/admin/categories", code="x", name="某", sort_order="abc")
     assert bad.status_code == 422 and "排序须为" in bad.get_data(as_text=True)
+    # The default 定性 is one of the case kinds (an org kind is not one).
+    bad_kind = admin("/staff/admin/categories", code="x", name="某", default_kind="township")
+    assert bad_kind.status_code == 422 and "请选择默认定性" in bad_kind.get_data(as_text=True)
+    page = client.get("/staff/admin/categories").get_data(as_text=True)
+    assert '<option value="accusation"' in page and "检举控告" in page
 
     admin(
         f"/staff/admin/categories/{cat.id}",
         name="征地拆迁",
         name_en="Land",
-        default_org_kind="",
+        default_kind="",
         sort_order="-1",
     )
     db.session.expire_all()
     cat = db.session.get(Category, cat.id)
-    assert (cat.name, cat.default_org_kind, cat.sort_order) == ("征地拆迁", None, -1)
+    assert (cat.name, cat.default_kind, cat.sort_order) == ("征地拆迁", None, -1)
     assert changes("category.update")[0].detail["changes"]["name"] == ["土地征收", "征地拆迁"]
 
     admin(f"/staff/admin/categories/{cat.id}/active", active="0")
@@ -197,37 +354,45 @@ def test_categories_create_edit_toggle(client, admin):
 
 def test_users_create_show_password_once_change_role_reset(app, client, admin):
     town = org("demo-town-1")
+    # A single `role` value (an older page's select) still works.
     created = admin(
         "/staff/admin/users", username="li.si", display_name="李四", org=town.id, role="handler", password=""
     )
     assert created.status_code == 200 and created.headers["Cache-Control"] == "no-store"
+    assert "承办人 · 城关镇" in created.get_data(as_text=True)
     password = SECRET_RE.search(created.get_data(as_text=True)).group(1)
     account = user("li.si")
-    assert (account.org_id, account.role, account.display_name) == (town.id, "handler", "李四")
+    assert (account.org_id, account.roles, account.display_name) == (town.id, {"handler"}, "李四")
     assert (
         password not in account.password_hash and changes("user.create")[0].detail["password"] == "generated"
     )
+    assert changes("user.create")[0].detail["roles"] == ["handler"]
     assert password not in str(changes("user.create")[0].detail)
 
     other = app.test_client()
     login(other, "li.si", password)
     assert other.get("/staff/").status_code == 200
 
-    short = admin("/staff/admin/users", username="wang", org=town.id, role="intake", password="short")
+    county = org("demo-county")
+    short = admin("/staff/admin/users", username="wang", org=county.id, role="intake", password="short")
     assert short.status_code == 422 and "密码至少 10 位" in short.get_data(as_text=True)
-    taken = admin("/staff/admin/users", username="demo-intake", org=town.id, role="intake")
+    taken = admin("/staff/admin/users", username="demo-intake", org=county.id, role="intake")
     assert taken.status_code == 422 and "该用户名已被使用" in taken.get_data(as_text=True)
     given = admin(
-        "/staff/admin/users", username="wang", org=town.id, role="intake", password="a-long-password"
+        "/staff/admin/users", username="wang", org=county.id, role="intake", password="a-long-password"
     )
     assert given.status_code == 200 and "a-long-password" in given.get_data(as_text=True)
 
-    county = org("demo-county")
-    moved = admin(f"/staff/admin/users/{account.id}", display_name="李四", role="supervisor", org=county.id)
+    moved = admin(
+        f"/staff/admin/users/{account.id}", display_name="李四", role=["supervisor", "handler"], org=county.id
+    )
     assert moved.status_code == 302
     db.session.expire_all()
-    assert (user("li.si").role, user("li.si").org_id) == ("supervisor", county.id)
-    assert changes("user.update")[0].detail["changes"]["role"] == ["handler", "supervisor"]
+    assert (user("li.si").roles, user("li.si").org_id) == ({"handler", "supervisor"}, county.id)
+    assert changes("user.update")[0].detail["changes"] == {
+        "roles": [["handler"], ["handler", "supervisor"]],
+        "org": ["demo-town-1", "demo-county"],
+    }
 
     reset = admin(f"/staff/admin/users/{account.id}/password")
     new_password = SECRET_RE.search(reset.get_data(as_text=True)).group(1)
@@ -235,12 +400,124 @@ def test_users_create_show_password_once_change_role_reset(app, client, admin):
     assert other.get("/staff/").status_code == 302  # the reset ended li.si's session
     login(other, "li.si", new_password)
 
+    # An admin cannot lock themselves out: not by disabling, nor by changing their roles or org
+    # (adding a role or dropping admin alike), nor by unticking every box.
     me = user("demo-admin")
     admin(f"/staff/admin/users/{me.id}/active", active="0")
     admin(f"/staff/admin/users/{me.id}", role="intake", org=county.id)
+    admin(f"/staff/admin/users/{me.id}", role=["admin", "intake"], org=county.id)
+    admin(f"/staff/admin/users/{me.id}", org=county.id)
+    admin(f"/staff/admin/users/{me.id}", role="admin", org=town.id)
     db.session.expire_all()
-    assert user("demo-admin").active and user("demo-admin").role == "admin"
+    assert user("demo-admin").active and user("demo-admin").roles == {"admin"}
+    assert user("demo-admin").org_id == county.id and len(changes("user.update")) == 1
     assert client.get("/staff/admin/").status_code == 200
+    # Their own name they may change.
+    renamed = admin(f"/staff/admin/users/{me.id}", display_name="管理员", role="admin", org=county.id)
+    assert renamed.status_code == 302
+    db.session.expire_all()
+    assert user("demo-admin").display_name == "管理员" and len(changes("user.update")) == 2
+
+
+def test_a_user_may_hold_several_roles(client, admin):
+    office = org("demo-town-1-jw")
+    created = admin(
+        "/staff/admin/users",
+        username="one.person",
+        display_name="一人纪委",
+        org=office.id,
+        role=["supervisor", "intake", "handler"],
+    )
+    assert created.status_code == 200
+    assert "受理员、承办人、督办/审核 · 城关镇纪委" in created.get_data(as_text=True)
+    assert user("one.person").roles == {"intake", "handler", "supervisor"}
+    assert changes("user.create")[0].detail["roles"] == ["intake", "handler", "supervisor"]
+    # Comma-separated in one value (as `supervise create-user` takes them) works too.
+    admin("/staff/admin/users", username="two.roles", org=office.id, role="intake,supervisor")
+    assert user("two.roles").roles == {"intake", "supervisor"}
+
+    # The list shows every role each account holds, and ticks each in its edit form.
+    page = client.get("/staff/admin/users").get_data(as_text=True)
+    row = page[page.index("<td>one.person") :]
+    row = row[: row.index("</tr>")]
+    assert row.count('<span class="chip">') == 3
+    for label in ("受理员", "承办人", "督办/审核"):
+        assert f'<span class="chip">{label}</span>' in row
+    account = user("one.person")
+    for role in ("intake", "handler", "supervisor"):
+        assert f'id="role-{account.id}-{role}" name="role" value="{role}" checked' in row
+    assert f'id="role-{account.id}-leader" name="role" value="leader" >' in row
+    village_row = page[page.index("<td>demo-town-1-village-1-leader") :]
+    village_row = village_row[: village_row.index("</tr>")]
+    assert (
+        '<span class="chip">单位负责人</span>' in village_row
+        and '<span class="chip">承办人</span>' in village_row
+    )
+
+    # Dropping one of several roles: just that one goes.
+    admin(f"/staff/admin/users/{account.id}", role=["intake", "supervisor"], org=office.id)
+    db.session.expire_all()
+    assert user("one.person").roles == {"intake", "supervisor"}
+    assert changes("user.update")[0].detail["changes"] == {
+        "roles": [["intake", "handler", "supervisor"], ["intake", "supervisor"]]
+    }
+
+
+def test_roles_must_fit_the_org(client, admin):
+    town, office, county = org("demo-town-1"), org("demo-town-1-jw"), org("demo-county")
+    intake_at_unit = admin(
+        "/staff/admin/users",
+        username="unit.intake",
+        display_name="错位",
+        org=town.id,
+        role=["intake", "handler"],
+    )
+    html = intake_at_unit.get_data(as_text=True)
+    assert intake_at_unit.status_code == 422 and "单位（非纪检监察机构）的账号不能担任：受理员" in html
+    # The form keeps what was typed and ticked.
+    assert 'value="unit.intake"' in html and 'value="错位"' in html
+    assert 'id="new-role-intake" name="role" value="intake" checked' in html
+    assert 'id="new-role-handler" name="role" value="handler" checked' in html
+    assert 'id="new-role-leader" name="role" value="leader" >' in html
+    supervisor_at_unit = admin("/staff/admin/users", username="unit.sup", org=town.id, role="supervisor")
+    assert supervisor_at_unit.status_code == 422
+    assert "单位（非纪检监察机构）的账号不能担任：督办/审核" in supervisor_at_unit.get_data(as_text=True)
+    leader_at_body = admin("/staff/admin/users", username="body.leader", org=county.id, role="leader")
+    assert leader_at_body.status_code == 422
+    assert "纪检监察机构的账号不能担任：单位负责人" in leader_at_body.get_data(as_text=True)
+    none_ticked = admin("/staff/admin/users", username="no.role", org=county.id)
+    assert none_ticked.status_code == 422 and "请至少选择一个角色" in none_ticked.get_data(as_text=True)
+    unknown = admin("/staff/admin/users", username="bad.role", org=county.id, role=["intake", "boss"])
+    assert unknown.status_code == 422 and "没有这个角色：boss" in unknown.get_data(as_text=True)
+    assert [user(u) for u in ("unit.intake", "unit.sup", "body.leader", "no.role", "bad.role")] == [None] * 5
+    assert changes("user.create") == []
+
+    # Editing: an intake account moved to a unit, or a unit's leader given intake, is refused.
+    intake = user("demo-town-1-jw-intake")
+    moved = admin(f"/staff/admin/users/{intake.id}", role=["intake", "supervisor"], org=town.id)
+    assert moved.status_code == 302
+    assert "单位（非纪检监察机构）的账号不能担任：受理员、督办/审核" in client.get(
+        "/staff/admin/users"
+    ).get_data(as_text=True)
+    leader = user("demo-town-1-leader")
+    admin(f"/staff/admin/users/{leader.id}", role=["leader", "intake"], org=town.id)
+    admin(f"/staff/admin/users/{leader.id}", role="leader", org=office.id)
+    db.session.expire_all()
+    assert (user("demo-town-1-jw-intake").org_id, user("demo-town-1-jw-intake").roles) == (
+        office.id,
+        {"intake", "supervisor"},
+    )
+    assert (user("demo-town-1-leader").org_id, user("demo-town-1-leader").roles) == (town.id, {"leader"})
+    assert changes("user.update") == []
+    # Handler and admin fit both.
+    assert (
+        admin(f"/staff/admin/users/{leader.id}", role=["handler", "admin"], org=office.id).status_code == 302
+    )
+    db.session.expire_all()
+    assert (user("demo-town-1-leader").org_id, user("demo-town-1-leader").roles) == (
+        office.id,
+        {"handler", "admin"},
+    )
 
 
 def test_disabling_a_user_ends_their_session(app, client, admin):
@@ -304,7 +581,8 @@ def test_a_town_admin_sees_and_edits_only_their_subtree(client, demo):
     orgs = client.get("/staff/admin/orgs").get_data(as_text=True)
     assert "东关村" in orgs and "示范县民政局" not in orgs and "青山乡" not in orgs
     users = client.get("/staff/admin/users").get_data(as_text=True)
-    assert "demo-town-1-intake" in users and "demo-intake" not in users.replace("demo-town-1-intake", "")
+    assert "demo-town-1-leader" in users and "demo-town-1-village-1-leader" in users
+    assert "demo-intake" not in users and "demo-town-2-leader" not in users
     points = client.get("/staff/admin/points").get_data(as_text=True)
     assert "东关村村务公开栏" in points and "县纪委监委信访室" not in points
     assert "县级模板" not in client.get("/staff/admin/templates").get_data(as_text=True)
@@ -324,7 +602,7 @@ def test_a_town_admin_sees_and_edits_only_their_subtree(client, demo):
         post(f"/staff/admin/users/{intake.id}/active", active="0"),
         post(f"/staff/admin/users/{intake.id}/password"),
         post(f"/staff/admin/users/{intake.id}", role="admin", org=town.id),
-        post(f"/staff/admin/users/{user('demo-town-1-intake').id}", role="admin", org=county.id),
+        post(f"/staff/admin/users/{user('demo-town-1-handler').id}", role="admin", org=county.id),
         post("/staff/admin/templates", org=county.id, title="越权", body="越权"),
         client.get(f"/staff/admin/templates/{county_template.id}"),
         post(f"/staff/admin/templates/{county_template.id}/delete"),
@@ -332,7 +610,7 @@ def test_a_town_admin_sees_and_edits_only_their_subtree(client, demo):
     assert [r.status_code for r in refused] == [404] * len(refused)
     db.session.expire_all()
     assert org("demo-county").name == "示范县纪委监委" and org("sneaky") is None and user("sneaky") is None
-    assert user("demo-intake").active and user("demo-town-1-intake").org_id == town.id
+    assert user("demo-intake").active and user("demo-town-1-handler").org_id == town.id
     assert db.session.get(ReplyTemplate, county_template.id) is not None
     assert changes("org.rename") == [] and changes("user.update") == []
 
@@ -343,6 +621,105 @@ def test_a_town_admin_sees_and_edits_only_their_subtree(client, demo):
     village = org("demo-town-1-village-1")
     assert post(f"/staff/admin/orgs/{village.id}/rename", name="东关社区").status_code == 302
     assert org("demo-town-1-village-1").name == "东关社区"
+
+
+def test_a_unit_admin_never_sees_the_discipline_body_below_it(client, demo):
+    """DESIGN.md §2a: a township's 纪委 sits below the township, but the township's admin neither
+    sees nor administers it, its accounts, points or reply templates: 404, as if absent."""
+    town, office = org("demo-town-1"), org("demo-town-1-jw")
+    create_user(db.session, username="town-admin", org=town, role="admin", password=PASSWORD)
+    # Something of the office's in every section, and an org below it.
+    below = create_org(db.session, "demo-town-1-jw-sub", "城关镇纪委第一室", "department", office)
+    point = Point(org=office, name="城关镇纪委来访接待室")
+    db.session.add_all([point, ReplyTemplate(org_id=office.id, title="纪委模板", body="纪委的回复")])
+    db.session.add(ReplyTemplate(org_id=town.id, title="镇政府模板", body="镇里的回复"))
+    db.session.commit()
+    office_template = db.session.scalar(select(ReplyTemplate).where(ReplyTemplate.title == "纪委模板"))
+    token = login(client, "town-admin")
+
+    def post(url, **data):
+        return client.post(url, data={"csrf_token": token, **data})
+
+    pages = {
+        s: client.get(f"/staff/admin/{s}").get_data(as_text=True)
+        for s in ("orgs", "users", "points", "templates")
+    }
+    assert (
+        "东关村" in pages["orgs"]
+        and "城关镇纪委" not in pages["orgs"]
+        and "demo-town-1-jw" not in pages["orgs"]
+    )
+    assert "城关镇纪委第一室" not in pages["orgs"] and "纪检监察机构</span>" not in pages["orgs"]
+    assert "demo-town-1-leader" in pages["users"] and "demo-town-1-jw" not in pages["users"]
+    assert "城关镇纪委" not in pages["users"]  # not among the orgs a user may be put in either
+    assert "东关村村务公开栏" in pages["points"] and "城关镇纪委来访接待室" not in pages["points"]
+    assert "镇政府模板" in pages["templates"] and "纪委模板" not in pages["templates"]
+    assert "城关镇纪委" not in pages["templates"]
+    # Nor can they make a body, or choose who supervises their unit.
+    kinds = pages["orgs"][pages["orgs"].index('<select id="kind"') :]
+    kinds = kinds[: kinds.index("</select>")]
+    assert 'value="village"' in kinds and "discipline_office" not in kinds and "commission" not in kinds
+    assert "supervising_body" not in pages["orgs"] and "一人拟稿" not in pages["orgs"]
+    made_body = post(
+        "/staff/admin/orgs", parent=town.id, code="new-jw", name="新纪委", kind="discipline_office"
+    )
+    assert made_body.status_code == 422 and org("new-jw") is None
+    village = org("demo-town-1-village-1")
+    chose = post(f"/staff/admin/orgs/{village.id}/supervisor", supervising_body="")
+    assert chose.status_code == 302
+    assert "只有纪检监察机构的管理员可以设置监督机构" in client.get("/staff/admin/orgs").get_data(
+        as_text=True
+    )
+
+    jw_intake, jw_handler = user("demo-town-1-jw-intake"), user("demo-town-1-jw-handler")
+    refused = [
+        post(f"/staff/admin/orgs/{office.id}/rename", name="改名"),
+        post(f"/staff/admin/orgs/{office.id}/active", active="0"),
+        post(f"/staff/admin/orgs/{office.id}/self-publish", allowed="1"),
+        post(f"/staff/admin/orgs/{office.id}/supervisor", supervising_body=""),
+        post(f"/staff/admin/orgs/{below.id}/rename", name="改名"),
+        post("/staff/admin/orgs", parent=office.id, code="sneaky", name="越权", kind="department"),
+        post("/staff/admin/orgs", parent=below.id, code="sneaky", name="越权", kind="department"),
+        post("/staff/admin/points", org=office.id, name="越权监督点"),
+        post(f"/staff/admin/points/{point.id}/active", active="0"),
+        client.get(f"/staff/admin/points/{point.id}/qr.png"),
+        client.get(f"/staff/admin/points/{point.id}/poster"),
+        post("/staff/admin/users", username="sneaky", org=office.id, role="handler"),
+        post(f"/staff/admin/users/{jw_intake.id}/active", active="0"),
+        post(f"/staff/admin/users/{jw_intake.id}/password"),
+        post(f"/staff/admin/users/{jw_intake.id}", role="handler", org=town.id),
+        post(f"/staff/admin/users/{user('demo-town-1-handler').id}", role="handler", org=office.id),
+        post(f"/staff/admin/users/{jw_handler.id}", display_name="改名", role="handler", org=office.id),
+        post("/staff/admin/templates", org=office.id, title="越权", body="越权"),
+        client.get(f"/staff/admin/templates/{office_template.id}"),
+        post(f"/staff/admin/templates/{office_template.id}", org=town.id, title="越权", body="越权"),
+        post(f"/staff/admin/templates/{office_template.id}/delete"),
+    ]
+    assert [r.status_code for r in refused] == [404] * len(refused)
+    db.session.expire_all()
+    office = org("demo-town-1-jw")
+    assert (office.name, office.active, office.self_publish_allowed) == ("城关镇纪委", True, False)
+    assert org("demo-town-1-jw-sub").name == "城关镇纪委第一室" and org("sneaky") is None
+    assert org("demo-town-1-village-1").supervising_body_id is None
+    assert user("sneaky") is None and user("demo-town-1-jw-intake").active
+    assert (
+        user("demo-town-1-jw-intake").org_id == office.id
+        and user("demo-town-1-jw-handler").display_name != "改名"
+    )
+    assert user("demo-town-1-handler").org_id == town.id
+    assert db.session.get(Point, point.id).active
+    assert db.session.get(ReplyTemplate, office_template.id).title == "纪委模板"
+    assert db.session.scalars(select(AuditEntry).where(AuditEntry.action == "admin_change")).all() == []
+
+    # The county's admin, at a body, sees and runs all of it.
+    county_admin = client.application.test_client()
+    county_token = login(county_admin, "demo-admin")
+    assert "城关镇纪委第一室" in county_admin.get("/staff/admin/orgs").get_data(as_text=True)
+    assert "demo-town-1-jw-intake" in county_admin.get("/staff/admin/users").get_data(as_text=True)
+    renamed = county_admin.post(
+        f"/staff/admin/orgs/{office.id}/rename", data={"csrf_token": county_token, "name": "城关镇纪委（新）"}
+    )
+    assert renamed.status_code == 302 and org("demo-town-1-jw").name == "城关镇纪委（新）"
 
 
 # -- the holiday calendar ------------------------------------------------------------------------------
@@ -536,7 +913,7 @@ def test_reply_templates_create_edit_delete(client, admin):
 def test_users_email_is_optional_checked_shown_and_changed(client, admin):
     town = org("demo-town-1")
     created = admin(
-        "/staff/admin/users", username="zhao.liu", org=town.id, role="supervisor", email=" zl@example.org "
+        "/staff/admin/users", username="zhao.liu", org=town.id, role="leader", email=" zl@example.org "
     )
     assert created.status_code == 200 and user("zhao.liu").email == "zl@example.org"
     assert changes("user.create")[0].detail["email"] == "zl@example.org"
@@ -552,7 +929,7 @@ def test_users_email_is_optional_checked_shown_and_changed(client, admin):
     assert 'value="zl@example.org"' in page and 'id="email"' in page
 
     account = user("zhao.liu")
-    base = {"display_name": "", "role": "supervisor", "org": town.id}
+    base = {"display_name": "", "role": "leader", "org": town.id}
     assert admin(f"/staff/admin/users/{account.id}", **base, email="lead@example.org").status_code == 302
     db.session.expire_all()
     assert user("zhao.liu").email == "lead@example.org"

@@ -116,8 +116,12 @@ def test_a_job_that_is_not_failed_is_not_retried_from_here(app, admin_client):
 
 def test_the_jobs_page_is_for_system_admins_only(app, client, failed_job):
     create_user(db.session, username="town-admin", org=org("demo-town-1"), role="admin", password=PASSWORD)
+    # An admin of a discipline body below the top (a township's 纪委) is not a system admin either.
+    create_user(
+        db.session, username="jw-admin", org=org("demo-town-1-jw"), role="admin,intake", password=PASSWORD
+    )
     db.session.commit()
-    for username in ("town-admin", "demo-supervisor", "demo-intake"):
+    for username in ("town-admin", "jw-admin", "demo-supervisor", "demo-intake", "demo-group-1-intake"):
         other = app.test_client()
         token = login(other, username)
         assert other.get("/staff/admin/jobs").status_code == 403, username
