@@ -17,6 +17,7 @@ from supervise.cases.schemas import (
     SubmittedSchema,
     SupplementSchema,
     TrackSchema,
+    UnitSchema,
 )
 from supervise.deadlines.calendar import local_date
 from supervise.intake.limits import limit_lookups, limit_submissions
@@ -43,6 +44,14 @@ class Categories(MethodView):
     def get(self):
         """The categories a citizen can choose from."""
         return [{"code": c.code, "name": c.name} for c in services.categories()]
+
+
+@blp.route("/units")
+class Units(MethodView):
+    @blp.response(200, UnitSchema(many=True))
+    def get(self):
+        """The units a complaint can be about (被反映单位), for `subject_unit` on submission."""
+        return [{"code": o.code, "name": o.name, "kind": o.kind} for o in services.subject_units()]
 
 
 @blp.route("/cases")

@@ -134,6 +134,12 @@ class MergedIntoSchema(Schema):
     timeline = fields.List(fields.Nested(PublicEventSchema))
 
 
+class UnitSchema(Schema):
+    code = fields.String()
+    name = fields.String()
+    kind = fields.String(metadata={"description": "department | township | village"})
+
+
 class CategorySchema(Schema):
     code = fields.String()
     name = fields.String()

@@ -39,7 +39,7 @@ from supervise.intake.models import Point
 from supervise.intake.storage import UploadStore
 from supervise.intake.uploads import StoredImage, store_photos
 from supervise.notify.outbox import queue_message
-from supervise.orgs.models import Org
+from supervise.orgs.models import UNIT_KINDS, Org
 from supervise.orgs.routing import OrgTree
 from supervise.orgs.services import get_org_by_code, root_org
 from supervise.staff import audit
@@ -255,6 +255,13 @@ def submit_case(
             return submit_case(data, photos, now)
         raise
     return case, code
+
+
+def subject_units() -> list[Org]:
+    """Active units in tree order: what /report offers as 被反映单位 (bodies are not listed:
+    a complaint about a discipline body goes to the commission, the default)."""
+    units = db.session.scalars(select(Org).where(Org.active.is_(True), Org.kind.in_(UNIT_KINDS)))
+    return sorted(units, key=lambda o: o.tree_key)
 
 
 def categories() -> list[Category]:

@@ -24,7 +24,17 @@ from supervise.intake.uploads import MAX_PHOTOS, read_photos
 
 bp = Blueprint("citizen", __name__)
 
-FORM_FIELDS = ("category", "subject", "content", "occurred_at", "location", "name", "phone", "about_org_head")
+FORM_FIELDS = (
+    "category",
+    "subject",
+    "subject_unit",
+    "content",
+    "occurred_at",
+    "location",
+    "name",
+    "phone",
+    "about_org_head",
+)
 
 
 def _form_page(point, values: dict[str, Any] | None = None, errors: dict | None = None, status: int = 200):
@@ -35,6 +45,7 @@ def _form_page(point, values: dict[str, Any] | None = None, errors: dict | None 
             "public/form.html",
             point=point,
             categories=services.categories(),
+            units=services.subject_units() if point is None else [],
             values=values,
             errors=errors or {},
             max_photos=MAX_PHOTOS,

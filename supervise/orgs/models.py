@@ -28,6 +28,7 @@ class OrgKind(enum.StrEnum):
 
 
 BODY_KINDS = frozenset({OrgKind.COMMISSION, OrgKind.DISCIPLINE_OFFICE, OrgKind.STATIONED_GROUP})
+UNIT_KINDS = frozenset(OrgKind) - BODY_KINDS
 KIND_VALUES = ", ".join(f"'{k.value}'" for k in OrgKind)
 
 

@@ -436,3 +436,22 @@ def test_every_demo_points_sample_case_can_be_worked_to_closed_by_the_printed_ac
         workflow.rate(services.make_context(), case(ref), rating=Rating.SATISFIED)
         services.commit()
         assert case(ref).status == "closed", ref
+
+
+def test_the_report_form_offers_the_units_and_keeps_the_choice(client, demo):
+    page = client.get("/report").get_data(as_text=True)
+    assert 'name="subject_unit"' in page and "东关村" in page and "城关镇纪委" not in page
+    refused = client.post("/report", data={"subject_unit": "demo-town-1-village-1", "category": "efficiency"})
+    assert refused.status_code == 422
+    assert 'value="demo-town-1-village-1" selected' in refused.get_data(as_text=True)
+    units = client.get("/api/v1/units").get_json()
+    assert {"code": "demo-town-1-village-1", "name": "东关村", "kind": "village"} in units
+    assert all(u["kind"] in ("department", "township", "village") for u in units)
+
+
+def test_the_merged_reporters_tracking_page_names_the_case_it_joined(client, file_case, act):
+    master, _ = file_case("demo-town-1")
+    duplicate, code = file_case("demo-town-1")
+    act("demo-town-1-jw-intake", duplicate, "merge", into=master)
+    page = client.post("/track", data={"tracking_no": duplicate, "access_code": code}).get_data(as_text=True)
+    assert 'id="merged-into"' in page and master in page
