@@ -69,8 +69,9 @@ def demo() -> None:
     summary = load_demo()
     base = current_app.config["BASE_URL"]
     click.echo(f"Demo password for every demo account: {summary['password']}")
+    names = summary["org_names"]
     for username, roles, org in summary["users"]:
-        click.echo(f"  {username:<30} {roles:<18} {org}")
+        click.echo(f"  {username:<30} {roles:<18} {names.get(org, org)}")
     for line in summary["warnings"]:
         click.echo(f"warning: {line}", err=True)
     click.echo("Points (QR targets):")

@@ -115,9 +115,11 @@ CASES = [
         "point_org": "demo-town-2",
     },
     {
-        "category": "favouritism",
-        "subject": "东关村会计",
-        "content": "村里今年的公益性岗位都给了村会计的亲戚，真正困难的人家没有评上。",
+        "category": "conduct",
+        "subject": "东关村村委会",
+        "content": "村务公开栏三个月没有更新，今年的低保名单也没有公示，问村干部说还没整理好。",
+        "name": "赵六",
+        "phone": "13600003333",
         "point_org": "demo-town-1-village-1",
     },
     {
@@ -199,6 +201,7 @@ def load_demo(sample_cases: bool = True) -> dict[str, Any]:
         "password": DEMO_PASSWORD,
         "users": USERS,
         "points": points,
+        "org_names": dict(session.execute(select(Org.code, Org.name)).all()),
         "warnings": intake_warnings(session),
     }
 

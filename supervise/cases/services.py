@@ -392,6 +392,16 @@ def _user(username: str) -> User:
     return user
 
 
+def _draft_args(a: dict[str, Any]) -> dict[str, Any]:
+    """An answer's fields: its text and, for a 检举控告 case, the disposal and its reason."""
+    return {
+        "version": a["version"],
+        "text": a["text"],
+        "disposal": a.get("disposal"),
+        "disposal_note": a.get("disposal_note"),
+    }
+
+
 def _accept(ctx: Context, case: Case, actor: Actor, a: dict[str, Any]) -> Event:
     """受理, 受理并交办 (`user`) or 受理并直接答复 (`text`)."""
     return workflow.accept(
@@ -421,15 +431,7 @@ ACTIONS: dict[str, Callable[[Context, Case, Actor, dict[str, Any]], Event]] = {
     "return": lambda ctx, case, actor, a: workflow.return_to_owner(
         ctx, case, actor, version=a["version"], reason=a["reason"]
     ),
-    "answer": lambda ctx, case, actor, a: workflow.answer(
-        ctx,
-        case,
-        actor,
-        version=a["version"],
-        text=a["text"],
-        disposal=a.get("disposal"),
-        disposal_note=a.get("disposal_note"),
-    ),
+    "answer": lambda ctx, case, actor, a: workflow.answer(ctx, case, actor, **_draft_args(a)),
     "merge": lambda ctx, case, actor, a: workflow.merge(
         ctx, case, actor, version=a["version"], into=_visible_case(a["into"], actor, "into")
     ),
@@ -440,15 +442,7 @@ ACTIONS: dict[str, Callable[[Context, Case, Actor, dict[str, Any]], Event]] = {
         ctx, case, actor, version=a["version"], user=_user(a["user"])
     ),
     "start": lambda ctx, case, actor, a: workflow.start(ctx, case, actor, version=a["version"]),
-    "feedback": lambda ctx, case, actor, a: workflow.feedback(
-        ctx,
-        case,
-        actor,
-        version=a["version"],
-        text=a["text"],
-        disposal=a.get("disposal"),
-        disposal_note=a.get("disposal_note"),
-    ),
+    "feedback": lambda ctx, case, actor, a: workflow.feedback(ctx, case, actor, **_draft_args(a)),
     "publish": lambda ctx, case, actor, a: workflow.publish(ctx, case, actor, version=a["version"]),
     "reopen": lambda ctx, case, actor, a: workflow.reopen(
         ctx, case, actor, version=a["version"], reason=a["reason"]

@@ -451,6 +451,14 @@ def merge(ctx: Context, case: Case, actor: Actor, *, version: int, into: Case) -
     return event
 
 
+def _tell_assignee(ctx: Context, case: Case, kind: str) -> None:
+    """An in-app notice to the case's handler, if it has one."""
+    if case.assignee_id:
+        queue_message(
+            ctx.session, kind=kind, channel="inapp", case=case, payload={"user_ids": [case.assignee_id]}
+        )
+
+
 def _notify_org(ctx: Context, case: Case, kind: str, org_id: int, role: str) -> None:
     queue_message(
         ctx.session, kind=kind, channel="inapp", case=case, payload={"org_id": org_id, "role": role}
@@ -638,14 +646,7 @@ def publish(ctx: Context, case: Case, actor: Actor, *, version: int | None) -> E
     tracking.stop_clocks(ctx.session, case, ctx.now, [*RESPONSE_KINDS, ClockKind.STAGE])
     tracking.start_clock(ctx.session, ctx.clocks, case, ClockKind.RATING, ctx.now)
     _sms(ctx, case, "feedback_published")
-    if case.assignee_id:
-        queue_message(
-            ctx.session,
-            kind="answer_published",
-            channel="inapp",
-            case=case,
-            payload={"user_ids": [case.assignee_id]},
-        )
+    _tell_assignee(ctx, case, "answer_published")
     return event
 
 
@@ -670,14 +671,7 @@ def reopen(ctx: Context, case: Case, actor: Actor, *, version: int, reason: str)
     ):
         tracking.stop_clocks(ctx.session, case, ctx.now, [ClockKind.STAGE])
         case.org, case.org_id = case.unit, case.unit_org_id
-    if case.assignee_id:
-        queue_message(
-            ctx.session,
-            kind="case_reopened",
-            channel="inapp",
-            case=case,
-            payload={"user_ids": [case.assignee_id]},
-        )
+    _tell_assignee(ctx, case, "case_reopened")
     return event
 
 
@@ -760,24 +754,10 @@ def rate(ctx: Context, case: Case, *, rating: Rating, comment: str | None = None
     tracking.stop_clocks(ctx.session, case, ctx.now, [ClockKind.RATING])
     if case.status == S.REOPENED:
         _restart_clock(ctx, case)
-        if case.assignee_id:
-            queue_message(
-                ctx.session,
-                kind="case_reopened",
-                channel="inapp",
-                case=case,
-                payload={"user_ids": [case.assignee_id]},
-            )
+        _tell_assignee(ctx, case, "case_reopened")
     else:
         case.closed_at = ctx.now
-    if case.assignee_id:
-        queue_message(
-            ctx.session,
-            kind="case_rated",
-            channel="inapp",
-            case=case,
-            payload={"user_ids": [case.assignee_id]},
-        )
+        _tell_assignee(ctx, case, "case_rated")
     return event
 
 
@@ -825,14 +805,7 @@ def supplement(ctx: Context, case: Case, *, text: str) -> Event:
     text = _require_text(text, "text", "补充内容")
     event = _apply(ctx, case, Actor.citizen(), Action.SUPPLEMENT, None, note=text)
     case.priority = PRIORITY_CITIZEN_REPLIED  # back to the top of the handler's queue
-    if case.assignee_id:
-        queue_message(
-            ctx.session,
-            kind="citizen_replied",
-            channel="inapp",
-            case=case,
-            payload={"user_ids": [case.assignee_id]},
-        )
+    _tell_assignee(ctx, case, "citizen_replied")
     return event
 
 

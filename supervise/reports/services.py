@@ -13,7 +13,7 @@ from supervise.cases.models import Case
 from supervise.cases.services import make_context
 from supervise.cases.workflow import Actor
 from supervise.dbtypes import dialect_insert
-from supervise.errors import InvalidInput, NotFound
+from supervise.errors import Forbidden, InvalidInput, NotFound
 from supervise.extensions import db
 from supervise.notify.outbox import queue_message
 from supervise.orgs.models import Org
@@ -98,7 +98,8 @@ def _queue_mail(report: WeeklyReport) -> None:
         .where(User.holding(Role.SUPERVISOR.value), User.active.is_(True), User.email.is_not(None))
         .distinct()
     )
-    for org_id in sorted(orgs_with_supervisors):
+    in_report = {row["id"] for row in report.data["orgs"]}  # the discipline bodies
+    for org_id in sorted(set(orgs_with_supervisors) & in_report):
         queue_message(
             db.session,
             kind="weekly_report",
@@ -157,7 +158,11 @@ def run_weekly(now: datetime | None = None) -> list[str]:
 
 
 def scope_org_id(actor: Actor, requested: str | None) -> int:
-    """The org whose view an actor gets: their own org, or (supervisors, admins) one below it."""
+    """The org whose view an actor gets: their own body, or (supervisors, admins) one below it.
+    The report is the discipline bodies': a unit's account (even its admin) gets none, since its
+    overdue list would name complaints about the unit itself (DESIGN.md §2a)."""
+    if not actor.at_body:
+        raise Forbidden("通报仅供纪检监察机构查看")
     if not requested:
         return actor.org_id
     org = db.session.scalar(select(Org).where(Org.code == requested))

@@ -1,12 +1,16 @@
 """The figures of the weekly report (每周超期件通报), aggregated in SQL per org, rolled up the tree.
 
 A week is an ISO week, Monday 00:00 to Sunday 24:00 Asia/Shanghai. Every figure is one GROUP BY
-over cases, clocks, escalations or events, grouped by the case's handling org; the tree roll-up
-then adds orgs, not cases. Only the overdue list comes back row by row, because the report
-prints it. What each figure means is in FOOTNOTES, printed with every report.
+over cases, clocks, escalations or events, grouped by the case's owning discipline body; the tree
+roll-up then adds bodies, not cases. Only the overdue list comes back row by row, because the
+report prints it. What each figure means is in FOOTNOTES, printed with every report.
 
-Decision: a figure counts for the org handling the case when the report is built (a transferred
-case counts where it went), which is also the org whose supervisors answer for it now.
+Decision (DESIGN.md §2a): a figure counts for the discipline body that owns the case when the
+report is built — the body whose deadline it is, to which a case late at a unit it was transferred
+to is escalated, and whose supervisors get the report. A unit (department, township government,
+village) has no row of its own: it answers to its body for what was transferred to it, and a unit
+must never see the list of complaints (检举控告 included) filed about it. The rows are the bodies,
+each below the body above it (a township's 纪委 below the county, not below the township).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from supervise.deadlines.calendar import SHANGHAI, end_of_day_utc, local_date
 from supervise.deadlines.clocks import Clocks
 from supervise.deadlines.models import RESPONSE_KINDS, CaseClock, ClockKind, Escalation
 from supervise.orgs.models import Org
+from supervise.orgs.routing import OrgTree
 from supervise.staff.models import User
 
 TREND_WEEKS = 8
@@ -64,9 +69,9 @@ LABELS = {
 }
 
 FOOTNOTES = [
-    "统计周期：所示周的周一 00:00 至周日 24:00（北京时间）；各项按生成通报时诉求件的承办单位统计，"
-    "“合计”含下属单位。",
-    "本周收件：本周内提交的诉求件数。本周受理：本周内执行“受理”的件数（含转办后新单位受理）。",
+    "统计周期：所示周的周一 00:00 至周日 24:00（北京时间）；各项按生成通报时主办诉求件的纪检监察机构统计"
+    "（转办给单位办理的件计入转办它的机构），“合计”含下级纪检监察机构。",
+    "本周收件：本周内提交的诉求件数。本周受理：本周内执行“受理”的件数（含转办后新机构受理）。",
     "按期答复 / 超期答复：本周内发布答复、结束答复期限的件数，答复时间不晚于 / 晚于期限"
     "（15个工作日，延期、重办按新期限）。",
     "周末超期未答复：至周日 24:00 答复期限已过仍未答复的件数；累计超期工作日为这些件超过期限的工作日之和。",
@@ -157,9 +162,14 @@ def _running_at(moment: datetime):
     )
 
 
+def _owner():
+    """The body a case counts for: its owner (cases from before owners existed: where it sits)."""
+    return func.coalesce(Case.owner_org_id, Case.org_id)
+
+
 def _per_org(session: Session, stmt: Select) -> dict[int, tuple]:
-    """Run a `SELECT cases.org_id, figures… GROUP BY cases.org_id` into {org_id: figures}."""
-    return {row[0]: tuple(row[1:]) for row in session.execute(stmt.group_by(Case.org_id))}
+    """Run a `SELECT owner, figures… GROUP BY owner` into {owning body id: figures}."""
+    return {row[0]: tuple(row[1:]) for row in session.execute(stmt.group_by(_owner()))}
 
 
 def _counts_by_org(session: Session, week: Week, clocks: Clocks) -> dict[int, dict[str, int]]:
@@ -169,12 +179,12 @@ def _counts_by_org(session: Session, week: Week, clocks: Clocks) -> dict[int, di
         for org_id, row in values.items():
             out.setdefault(org_id, dict.fromkeys(COUNTS, 0))[name] = int(row[index] or 0)
 
-    put("received", _per_org(session, select(Case.org_id, func.count()).where(_in(Case.received_at, week))))
+    put("received", _per_org(session, select(_owner(), func.count()).where(_in(Case.received_at, week))))
     put(
         "accepted",
         _per_org(
             session,
-            select(Case.org_id, func.count(func.distinct(Event.case_id)))
+            select(_owner(), func.count(func.distinct(Event.case_id)))
             .join(Case, Case.id == Event.case_id)
             .where(Event.action == "accept", _in(Event.at, week)),
         ),
@@ -188,7 +198,7 @@ def _counts_by_org(session: Session, week: Week, clocks: Clocks) -> dict[int, di
         "due_soon",
         _per_org(
             session,
-            select(Case.org_id, func.count(func.distinct(Case.id)))
+            select(_owner(), func.count(func.distinct(Case.id)))
             .join(CaseClock, CaseClock.case_id == Case.id)
             .where(_running_at(week.end), CaseClock.due_at >= week.end, CaseClock.due_at <= horizon),
         ),
@@ -196,7 +206,7 @@ def _counts_by_org(session: Session, week: Week, clocks: Clocks) -> dict[int, di
     escalated = _per_org(
         session,
         select(
-            Case.org_id,
+            _owner(),
             func.sum(case((Escalation.level == 1, 1), else_=0)),
             func.sum(case((Escalation.level == 2, 1), else_=0)),
         )
@@ -209,7 +219,7 @@ def _counts_by_org(session: Session, week: Week, clocks: Clocks) -> dict[int, di
         "reopened",
         _per_org(
             session,
-            select(Case.org_id, func.count())
+            select(_owner(), func.count())
             .join(CaseClock, CaseClock.case_id == Case.id)
             .where(CaseClock.kind == ClockKind.REOPENED.value, _in(CaseClock.started_at, week)),
         ),
@@ -217,7 +227,7 @@ def _counts_by_org(session: Session, week: Week, clocks: Clocks) -> dict[int, di
     satisfied = (Rating.SATISFIED.value, Rating.BASICALLY_SATISFIED.value)
     rated = _per_org(
         session,
-        select(Case.org_id, func.count(), func.sum(case((Case.rating.in_(satisfied), 1), else_=0))).where(
+        select(_owner(), func.count(), func.sum(case((Case.rating.in_(satisfied), 1), else_=0))).where(
             _in(Case.rated_at, week), Case.rating.is_not(None)
         ),
     )
@@ -231,7 +241,7 @@ def _responded(session: Session, week: Week) -> dict[int, tuple]:
     return _per_org(
         session,
         select(
-            Case.org_id,
+            _owner(),
             func.sum(case((CaseClock.met_at <= CaseClock.due_at, 1), else_=0)),
             func.sum(case((CaseClock.met_at > CaseClock.due_at, 1), else_=0)),
         )
@@ -247,7 +257,7 @@ def _overdue_condition(moment: datetime):
 def _overdue_counts(session: Session, moment: datetime) -> dict[int, tuple]:
     return _per_org(
         session,
-        select(Case.org_id, func.count(func.distinct(Case.id)))
+        select(_owner(), func.count(func.distinct(Case.id)))
         .join(CaseClock, CaseClock.case_id == Case.id)
         .where(_overdue_condition(moment)),
     )
@@ -263,7 +273,7 @@ def _overdue_rows(session: Session, week: Week, clocks: Clocks) -> list[dict[str
     stmt = (
         select(
             Case.tracking_no,
-            Case.org_id,
+            _owner().label("org_id"),
             Org.name.label("org_name"),
             User.display_name,
             User.username,
@@ -275,7 +285,7 @@ def _overdue_rows(session: Session, week: Week, clocks: Clocks) -> list[dict[str
             level_at_end.label("level"),
         )
         .join(CaseClock, CaseClock.case_id == Case.id)
-        .join(Org, Org.id == Case.org_id)
+        .join(Org, Org.id == _owner())
         .join(Category, Category.id == Case.category_id)
         .outerjoin(User, User.id == Case.assignee_id)
         .where(_overdue_condition(week.end))
@@ -323,12 +333,43 @@ def _flags(figures: dict[str, Any], thresholds: dict[str, float]) -> list[str]:
     ]
 
 
-def _tree(session: Session) -> list[Org]:
-    """Every org, parents before children, siblings by name (the report's row order)."""
-    return sorted(session.scalars(select(Org)), key=lambda o: o.path)
+@dataclass(frozen=True)
+class _Row:
+    """One row of the report: a discipline body, placed below the body above it."""
+
+    id: int
+    code: str
+    name: str
+    kind: str
+    parent_id: int | None  # the body above (None: the top)
+    depth: int  # 0 for the top
 
 
-def _roll_up(orgs: list[Org], own: dict[int, dict[str, int]]) -> dict[int, dict[str, int]]:
+def _tree(session: Session) -> list[_Row]:
+    """Every discipline body, each before the bodies below it (the report's row order)."""
+    tree = OrgTree.load(session)
+    bodies = {o.id: o for o in session.scalars(select(Org)) if o.is_body}
+    parents: dict[int, int | None] = {}
+    for body_id in bodies:
+        above = tree.body_above(body_id)
+        parents[body_id] = above if above != body_id and above in bodies else None
+
+    def chain(body_id: int) -> list[int]:
+        ids = [body_id]
+        while parents[ids[-1]] is not None and len(ids) <= len(bodies):
+            ids.append(parents[ids[-1]])
+        return ids[::-1]
+
+    def order(body_id: int) -> tuple[str, ...]:
+        return tuple(bodies[i].path for i in chain(body_id))
+
+    return [
+        _Row(b.id, b.code, b.name, b.kind, parents[b.id], len(chain(b.id)) - 1)
+        for b in sorted(bodies.values(), key=lambda b: order(b.id))
+    ]
+
+
+def _roll_up(orgs: list[_Row], own: dict[int, dict[str, int]]) -> dict[int, dict[str, int]]:
     totals = {o.id: dict(own.get(o.id) or dict.fromkeys(COUNTS, 0)) for o in orgs}
     for org in reversed(orgs):  # children come after their parent: add each into its parent
         if org.parent_id in totals:
@@ -366,7 +407,7 @@ def compute(
                 "name": org.name,
                 "kind": org.kind,
                 "parent_id": org.parent_id,
-                "depth": org.depth - 1,  # 0 for the top of the tree
+                "depth": org.depth,  # 0 for the top of the tree
                 "own": {**mine, **rates(mine)},
                 "total": total,
                 "flags": _flags(total, thresholds),
@@ -393,7 +434,7 @@ def compute(
     }
 
 
-def _trend_point(session: Session, orgs: list[Org], week: Week) -> dict[int, dict[str, Any]]:
+def _trend_point(session: Session, orgs: list[_Row], week: Week) -> dict[int, dict[str, Any]]:
     """Overdue at the week's end and the on-time rate, per subtree, for one week of the trend."""
     own: dict[int, dict[str, int]] = {}
     for org_id, (count,) in _overdue_counts(session, week.end).items():
