@@ -54,3 +54,10 @@ class IllegalTransition(Conflict):
 
 class StaleVersion(Conflict):
     code = "stale_version"
+
+
+class TooManyAttempts(DomainError):
+    """A failure budget is spent (wrong codes, wrong passwords): 429, with when to try again."""
+
+    status = 429
+    code = "too_many_requests"

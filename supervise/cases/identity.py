@@ -18,6 +18,17 @@ def new_access_code() -> str:
     return "-".join(raw[i : i + 4] for i in range(0, ACCESS_CODE_LENGTH, 4))
 
 
+def access_code_for_key(secret: str, key: str) -> str:
+    """The access code of a submission made with an idempotency key: the same for every replay of
+    that key (so a retried form shows the code that works), unguessable without the server's key."""
+    digest = int.from_bytes(hmac.new(secret.encode(), f"access-code:{key}".encode(), hashlib.sha256).digest())
+    raw = ""
+    for _ in range(ACCESS_CODE_LENGTH):
+        digest, index = divmod(digest, len(ACCESS_CODE_ALPHABET))
+        raw += ACCESS_CODE_ALPHABET[index]
+    return "-".join(raw[i : i + 4] for i in range(0, ACCESS_CODE_LENGTH, 4))
+
+
 def normalise_access_code(code: str) -> str:
     return "".join(ch for ch in code.upper() if ch.isalnum())
 

@@ -57,7 +57,13 @@ class SubmitSchema(StrictSchema):
     about_org_head = fields.Boolean(
         load_default=False, metadata={"description": "反映的是承办单位主要负责人"}
     )
-    idempotency_key = fields.String(load_default=None, validate=validate.Length(max=64))
+    idempotency_key = fields.String(
+        load_default=None,
+        validate=validate.Length(min=8, max=64, error=N_("提交标识须为 8–64 个字符")),
+        metadata={
+            "description": "the form's one-time key: a replay of the same submission finds the first case"
+        },
+    )
 
     @validates_schema
     def _real_name_needs_both(self, data, **kwargs):

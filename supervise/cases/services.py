@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from supervise.cases import workflow
 from supervise.cases.identity import (
     IdentityBox,
+    access_code_for_key,
     access_code_matches,
     hash_access_code,
     mask_name,
@@ -126,18 +128,20 @@ def route(session: Session, subject: Org, about_leadership: bool) -> Org:
 REPLAY_WINDOW = timedelta(minutes=30)
 
 
-def _reissue_access_code(case: Case, now: datetime) -> str:
-    """A replayed form gets the same case with a fresh access code.
+def _submission_digest(key: str, data: dict[str, Any]) -> str:
+    """What identifies one submission: the form's key together with what it says. A replay of the
+    same form finds the first case; the same key with other words is another submission, so a
+    key alone (guessed, or seen on a shared phone) opens nobody else's case. Stored as a digest."""
+    parts = (key, data.get("point") or "", data["category"], data["subject"].strip(), data["content"].strip())
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
-    The citizen only ever sees the last response (a double tap, a retry after a timeout), so the
-    code on that page must be the one that works. After the window nothing is re-issued.
-    """
+
+def _replayed_access_code(case: Case, key: str, now: datetime) -> str:
+    """A replayed form gets the first case and the same access code it was given, derived from the
+    key, so nothing is re-issued and the citizen's code keeps working. After the window: none."""
     if now - case.received_at > REPLAY_WINDOW:
         return ""
-    code = new_access_code()
-    case.access_code_hash = hash_access_code(current_app.config["SECRET_KEY"], case.tracking_no, code)
-    commit()
-    return code
+    return access_code_for_key(current_app.config["SECRET_KEY"], key)
 
 
 def upload_store() -> UploadStore:
@@ -177,10 +181,11 @@ def submit_case(
     """
     session = db.session
     key = data.get("idempotency_key")
-    if key:
-        existing = session.scalar(select(Case).where(Case.submit_key == key))
+    digest = _submission_digest(key, data) if key else None
+    if digest:
+        existing = session.scalar(select(Case).where(Case.submit_key == digest))
         if existing is not None:
-            return existing, _reissue_access_code(existing, now or utcnow())
+            return existing, _replayed_access_code(existing, key, now or utcnow())
     category = session.scalar(
         select(Category).where(Category.code == data["category"], Category.active.is_(True))
     )
@@ -198,7 +203,7 @@ def submit_case(
     subject_org = _subject_unit(session, point, data.get("subject_unit"))
     org = route(session, subject_org, bool(data.get("about_org_head")))
     tracking_no = _next_tracking_no(session, local_date(ctx.now).year)
-    code = new_access_code()
+    code = access_code_for_key(current_app.config["SECRET_KEY"], key) if key else new_access_code()
     box = identity_box()
     real_name = bool(data.get("name"))  # the schema requires a phone number with a name
     case = Case(
@@ -215,7 +220,7 @@ def submit_case(
         occurred_on=data.get("occurred_at"),
         location=data.get("location"),
         about_org_head=bool(data.get("about_org_head")),
-        submit_key=key,
+        submit_key=digest,
         search_text=index_text(data["subject"], data["content"], data.get("location")),
         real_name=real_name,
         priority=0 if real_name else 1,
@@ -339,8 +344,8 @@ def rate_case(tracking_no: str, access_code: str, rating: str, comment: str | No
 
 
 def add_supplement(tracking_no: str, access_code: str, text: str, photos: list[bytes] = ()) -> Case:
+    case = find_for_citizen(tracking_no, access_code)  # before any photo is stored: no orphans
     images = store_photos(upload_store(), list(photos))
-    case = find_for_citizen(tracking_no, access_code)
     event = workflow.supplement(make_context(), case, text=text)
     _attach(case, event, images)
     commit()

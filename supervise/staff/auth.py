@@ -11,22 +11,29 @@ import secrets
 from datetime import timedelta
 from functools import wraps
 
-from flask import Request, abort, current_app, g, redirect, request, session, url_for
+from flask import Request, Response, abort, current_app, g, redirect, request, session, url_for
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy import select, update
+from itsdangerous import BadData, URLSafeTimedSerializer
+from sqlalchemy import func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from supervise.cases.workflow import Actor
 from supervise.dbtypes import utcnow
-from supervise.errors import Unauthorized
+from supervise.errors import TooManyAttempts, Unauthorized
 from supervise.extensions import csrf, db, login_manager
 from supervise.staff import audit
 from supervise.staff.models import Role, StaffSession, User
 from supervise.staff.services import user_for_token
+from supervise.throttle import Budget
 
-# Checked when the username is unknown, so a wrong name costs what a wrong password costs.
-_DUMMY_HASH = generate_password_hash("not-a-password", "pbkdf2:sha256:1000")
 _TOUCH_EVERY = timedelta(seconds=60)
+_DUMMY_HASHES: dict[str, str] = {}
+LOGIN_FAILURES_BY_IP = Budget("login-ip", "LOGIN_FAILURE_LIMIT_IP")
+LOGIN_FAILURES_BY_USER = Budget("login-user", "LOGIN_FAILURE_LIMIT_USER")
+DEVICE_COOKIE = "supervise_device"
+DEVICE_DAYS = 180
+DEVICE_NAMES_KEPT = 5
 
 
 @login_manager.user_loader
@@ -70,10 +77,83 @@ def _unauthorized():
     return redirect(url_for("staff.login", next=request.path))
 
 
+def _dummy_hash() -> str:
+    """Checked when the username is unknown, hashed the way real accounts are (scrypt in
+    production), so a wrong name costs exactly what a wrong password costs."""
+    method = current_app.config["PASSWORD_HASH_METHOD"]
+    if method not in _DUMMY_HASHES:
+        _DUMMY_HASHES[method] = generate_password_hash(secrets.token_hex(16), method)
+    return _DUMMY_HASHES[method]
+
+
 def authenticate(username: str, password: str) -> User | None:
     user = db.session.scalar(select(User).where(User.username == username))
-    ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
+    ok = check_password_hash(user.password_hash if user else _dummy_hash(), password)
     return user if ok and user is not None and user.active else None
+
+
+def _device_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="known-device")
+
+
+def _device_names() -> list[str]:
+    token = request.cookies.get(DEVICE_COOKIE)
+    if not token:
+        return []
+    try:
+        names = _device_serializer().loads(token, max_age=DEVICE_DAYS * 86400)
+    except BadData:
+        return []
+    return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+
+
+def known_device(username: str) -> bool:
+    """This browser signed in as `username` before (a signed cookie), or this address did (a past
+    session's IP): its owner is not locked out by someone else's wrong guesses."""
+    name = username.strip().lower()
+    if name in _device_names():
+        return True
+    past = (
+        select(StaffSession.id)
+        .join(User, User.id == StaffSession.user_id)
+        .where(func.lower(User.username) == name, StaffSession.ip == request.remote_addr)
+        .limit(1)
+    )
+    return db.session.scalar(past) is not None
+
+
+def remember_device(response: Response, username: str) -> None:
+    names = [username.lower()] + [n for n in _device_names() if n != username.lower()]
+    response.set_cookie(
+        DEVICE_COOKIE,
+        _device_serializer().dumps(names[:DEVICE_NAMES_KEPT]),
+        max_age=DEVICE_DAYS * 86400,
+        httponly=True,
+        samesite="Lax",
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+    )
+
+
+def attempt_login(username: str, password: str) -> User | None:
+    """Check a sign-in against both failure budgets, counted before the password is judged.
+
+    Per address: a hard limit. Per account: a limit that locks out guessers but not the account's
+    own browser or office (`known_device`), so five wrong guesses from elsewhere do not keep the
+    right password out. Raises TooManyAttempts; returns the user, or None for a wrong password.
+    """
+    ip, name = get_remote_address(), username.strip().lower()[:64]
+    if not LOGIN_FAILURES_BY_IP.reserve(ip):
+        raise TooManyAttempts("登录失败次数过多，请稍后再试")
+    familiar = known_device(name)
+    if not familiar and not LOGIN_FAILURES_BY_USER.reserve(name):
+        LOGIN_FAILURES_BY_IP.refund(ip)  # not judged: not a failure from this address
+        raise TooManyAttempts("该账号登录失败次数过多，请稍后再试，或在常用的电脑上登录")
+    user = authenticate(username, password)
+    if user is not None:
+        LOGIN_FAILURES_BY_IP.refund(ip)
+        if not familiar:
+            LOGIN_FAILURES_BY_USER.refund(name)
+    return user
 
 
 def sign_in(user: User) -> None:

@@ -28,14 +28,22 @@ from supervise.cases.queries import Filters, queue_counts, queue_page, queues_fo
 from supervise.cases.schemas import ActionSchema, QueueArgsSchema
 from supervise.cases.workflow import Actor
 from supervise.deadlines.escalations import escalation_page, open_escalation_count
-from supervise.errors import Conflict, DomainError, InvalidInput
-from supervise.extensions import db, limiter
+from supervise.errors import Conflict, DomainError, InvalidInput, TooManyAttempts
+from supervise.extensions import db
 from supervise.intake.files import signed_url
 from supervise.notify.models import Notification
 from supervise.orgs.models import Org
 from supervise.orgs.routing import OrgTree
 from supervise.staff import audit
-from supervise.staff.auth import authenticate, end_sessions, sign_in, sign_out, staff_required
+from supervise.staff.auth import (
+    attempt_login,
+    authenticate,
+    end_sessions,
+    remember_device,
+    sign_in,
+    sign_out,
+    staff_required,
+)
 from supervise.staff.identity import may_reveal, reveal_identity
 from supervise.staff.models import AuditEntry, ReplyTemplate, Role, User
 from supervise.staff.services import ROLE_LABELS
@@ -84,14 +92,6 @@ def _staff_header():
 # -- signing in -------------------------------------------------------------------------------------
 
 
-def _login_failed(response) -> bool:
-    return response.status_code == 401
-
-
-def _username_key() -> str:
-    return "login:" + request.form.get("username", "").strip().lower()[:64]
-
-
 def _safe_next(target: str | None) -> str:
     parts = urlsplit(target or "")
     if target and not parts.scheme and not parts.netloc and target.startswith("/staff"):
@@ -100,20 +100,17 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(
-    lambda: current_app.config["LOGIN_FAILURE_LIMIT_IP"], methods=["POST"], deduct_when=_login_failed
-)
-@limiter.limit(
-    lambda: current_app.config["LOGIN_FAILURE_LIMIT_USER"],
-    methods=["POST"],
-    key_func=_username_key,
-    deduct_when=_login_failed,
-)
 def login():
     if request.method == "GET":
         return render_template("staff/login.html", next=request.args.get("next", ""))
     username = request.form.get("username", "").strip()
-    user = authenticate(username, request.form.get("password", ""))
+    try:
+        user = attempt_login(username, request.form.get("password", ""))
+    except TooManyAttempts as exc:
+        audit.record("login_throttled", username=username[:64])
+        db.session.commit()
+        page = render_template("staff/login.html", error=exc.message, username=username)
+        return page, 429
     if user is None:
         # One message whether the name exists or not: no username enumeration.
         audit.record("login_failed", username=username[:64])
@@ -125,7 +122,9 @@ def login():
             next=request.form.get("next", ""),
         ), 401
     sign_in(user)
-    return redirect(_safe_next(request.form.get("next")))
+    response = redirect(_safe_next(request.form.get("next")))
+    remember_device(response, user.username)
+    return response
 
 
 @bp.post("/logout")
