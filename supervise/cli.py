@@ -312,12 +312,14 @@ def user_create(username: str, org_code: str, role: str, password: str | None) -
     """Create a staff account."""
     from supervise.errors import InvalidInput
     from supervise.orgs.services import get_org_by_code
-    from supervise.staff.services import create_user
+    from supervise.staff.services import check_password_policy, create_user
 
     org = get_org_by_code(db.session, org_code)
     if org is None:
         raise click.ClickException(f"no org with code {org_code!r}")
     try:
+        if password is not None:
+            check_password_policy(password, username)
         _, generated = create_user(db.session, username=username, org=org, role=role, password=password)
     except InvalidInput as exc:
         raise click.ClickException(exc.message) from exc
@@ -327,22 +329,74 @@ def user_create(username: str, org_code: str, role: str, password: str | None) -
         click.echo(f"password: {generated}")
 
 
-@user.command("token")
-@click.argument("username")
-@with_appcontext
-def user_token(username: str) -> None:
-    """Print a new bearer token for the JSON API."""
+def _active_user(username: str):
     from sqlalchemy import select
 
     from supervise.staff.models import User
-    from supervise.staff.services import issue_token
 
     account = db.session.scalar(select(User).where(User.username == username))
     if account is None or not account.active:
         raise click.ClickException(f"no active user {username!r}")
-    token = issue_token(db.session, account)
+    return account
+
+
+@user.command("token")
+@click.argument("username")
+@click.option("--name", default="", help="what the token is for, shown in lists (e.g. 12345 对接)")
+@click.option(
+    "--days",
+    default=90,
+    show_default=True,
+    type=click.IntRange(0, 3650),
+    help="days until it expires; 0: never (an integration you will revoke by hand)",
+)
+@with_appcontext
+def user_token(username: str, name: str, days: int) -> None:
+    """Print a new bearer token for the JSON API (shown once; a password change ends it)."""
+    from supervise.staff.services import issue_token
+
+    token = issue_token(db.session, _active_user(username), name=name, days=days or None)
     db.session.commit()
     click.echo(token)
+
+
+@user.command("tokens")
+@click.argument("username")
+@with_appcontext
+def user_tokens(username: str) -> None:
+    """List a user's tokens that still work: id, name, created, expires, last used."""
+    from supervise.staff.services import active_tokens
+
+    def when(moment) -> str:
+        return moment.astimezone().strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+    for token in active_tokens(db.session, _active_user(username)):
+        expires = when(token.expires_at) if token.expires_at else "never"
+        click.echo(
+            f"{token.id:>6}  {token.name or '(unnamed)':<24} created {when(token.created_at)}  "
+            f"expires {expires}  last used {when(token.last_used_at)}"
+        )
+
+
+@user.command("revoke")
+@click.argument("username")
+@click.argument("token_id", required=False, type=int)
+@click.option("--all", "revoke_all", is_flag=True, help="every token of the user")
+@with_appcontext
+def user_revoke(username: str, token_id: int | None, revoke_all: bool) -> None:
+    """Revoke one token (by the id `supervise user tokens` shows) or all of a user's tokens."""
+    from supervise.staff import audit
+    from supervise.staff.services import revoke_tokens
+
+    if token_id is None and not revoke_all:
+        raise click.ClickException("give a token id, or --all")
+    account = _active_user(username)
+    count = revoke_tokens(db.session, account, None if revoke_all else token_id)
+    if not count:
+        raise click.ClickException("no such token (or already revoked or expired)")
+    audit.record("token_revoked", user=account, detail={"tokens": count, "via": "cli"})
+    db.session.commit()
+    click.echo(f"revoked {count} token(s) of {username}")
 
 
 # -- calendar -------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from supervise.errors import TooManyAttempts, Unauthorized
 from supervise.extensions import csrf, db, login_manager
 from supervise.staff import audit
 from supervise.staff.models import Role, StaffSession, User
-from supervise.staff.services import user_for_token
+from supervise.staff.services import revoke_tokens, user_for_token
 from supervise.throttle import Budget
 
 _TOUCH_EVERY = timedelta(seconds=60)
@@ -180,11 +180,13 @@ def sign_out() -> None:
 
 
 def end_sessions(user: User, keep_current: bool = False) -> None:
-    """End every session of `user` on the server (password change, account disabled)."""
+    """End every session and API token of `user` on the server (a password change or reset, a
+    disabled account): whoever learnt the old password cannot keep a door it opened."""
     condition = StaffSession.user_id == user.id
     if keep_current and session.get("_user_id"):
         condition = condition & (StaffSession.token != session["_user_id"])
     _revoke(condition)
+    revoke_tokens(db.session, user)
 
 
 def _revoke(condition) -> None:

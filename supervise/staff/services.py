@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from datetime import timedelta
+from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import select
@@ -79,21 +80,70 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(session: Session, user: User) -> str:
-    """A new bearer token for the JSON API, shown once; only its hash is kept."""
+TOKEN_DAYS = 90
+MIN_PASSWORD = 12
+# The most common passwords and the obvious ones of this system: refused whatever their length.
+COMMON_PASSWORDS = frozenset(
+    line.strip()
+    for line in (Path(__file__).parent / "common_passwords.txt").read_text(encoding="utf-8").splitlines()
+    if line.strip() and not line.startswith("#")
+)
+
+
+def check_password_policy(password: str, username: str = "") -> None:
+    """At least 12 characters, not a common password, not the username (InvalidInput otherwise)."""
+    lowered = password.lower()
+    if len(password) < MIN_PASSWORD:
+        message = f"密码至少 {MIN_PASSWORD} 位"
+    elif lowered in COMMON_PASSWORDS or (username and username.lower() in lowered) or len(set(password)) < 4:
+        message = "密码过于常见或容易猜到，请换一个"
+    else:
+        return
+    raise InvalidInput(message, {"password": [message]})
+
+
+def issue_token(session: Session, user: User, name: str = "", days: int | None = TOKEN_DAYS) -> str:
+    """A new bearer token for the JSON API, shown once; only its hash is kept. It expires after
+    `days` (None: never, for an integration an admin chose to keep)."""
     token = "sv_" + secrets.token_urlsafe(32)
-    session.add(ApiToken(user=user, token_hash=_token_hash(token)))
+    expires = utcnow() + timedelta(days=days) if days else None
+    session.add(ApiToken(user=user, token_hash=_token_hash(token), name=name[:100], expires_at=expires))
     session.flush()
     return token
+
+
+def active_tokens(session: Session, user: User) -> list[ApiToken]:
+    now = utcnow()
+    return list(
+        session.scalars(
+            select(ApiToken)
+            .where(
+                ApiToken.user_id == user.id,
+                ApiToken.revoked_at.is_(None),
+                (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > now),
+            )
+            .order_by(ApiToken.id)
+        )
+    )
+
+
+def revoke_tokens(session: Session, user: User, token_id: int | None = None) -> int:
+    """Revoke one of the user's tokens, or all of them (a password change, a disabled account)."""
+    count = 0
+    for token in active_tokens(session, user):
+        if token_id is None or token.id == token_id:
+            token.revoked_at = utcnow()
+            count += 1
+    return count
 
 
 def user_for_token(session: Session, token: str) -> User | None:
     row = session.scalar(
         select(ApiToken).where(ApiToken.token_hash == _token_hash(token), ApiToken.revoked_at.is_(None))
     )
-    if row is None or not row.user.active:
-        return None
     now = utcnow()
+    if row is None or not row.user.active or (row.expires_at is not None and row.expires_at <= now):
+        return None
     # A write per API call would cost more than the call; a minute's precision is plenty.
     if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
         row.last_used_at = now

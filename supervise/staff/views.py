@@ -46,7 +46,7 @@ from supervise.staff.auth import (
 )
 from supervise.staff.identity import may_reveal, reveal_identity
 from supervise.staff.models import AuditEntry, ReplyTemplate, Role, User
-from supervise.staff.services import ROLE_LABELS
+from supervise.staff.services import ROLE_LABELS, check_password_policy
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -143,14 +143,18 @@ def password():
     current, new = request.form.get("current", ""), request.form.get("new", "")
     if authenticate(current_user.username, current) is None:
         return render_template("staff/password.html", error="当前密码不正确"), 422
-    if len(new) < 10 or new != request.form.get("confirm", ""):
-        return render_template("staff/password.html", error="新密码至少 10 位，且两次输入须一致"), 422
+    if new != request.form.get("confirm", ""):
+        return render_template("staff/password.html", error="两次输入的新密码不一致"), 422
+    try:
+        check_password_policy(new, current_user.username)
+    except InvalidInput as exc:
+        return render_template("staff/password.html", error=exc.message), 422
     user = db.session.get(User, current_user.id)
     user.password_hash = generate_password_hash(new, current_app.config["PASSWORD_HASH_METHOD"])
     end_sessions(user, keep_current=True)  # every other browser signed in as this user is out
     audit.record("password_changed", user=user)
     db.session.commit()
-    flash("密码已修改，其他设备上的登录已退出")
+    flash("密码已修改，其他设备上的登录和 API 令牌已失效")
     return redirect(url_for("staff.queue"))
 
 
@@ -188,6 +192,7 @@ def queue():
         categories=services.categories(),
         handlers=_handlers(me.org_id),
         can_assign=current_user.has_role(Role.INTAKE, Role.SUPERVISOR, Role.LEADER),
+        at_unit=not me.at_body,  # no 仅实名 filter at a unit: it would tell named from anonymous
     )
 
 
@@ -383,14 +388,15 @@ def notifications_read():
 @bp.get("/audit")
 @staff_required(Role.ADMIN, Role.SUPERVISOR)
 def audit_log():
-    """Staff actions, sign-ins and identity views; supervisors see their subtree's people and cases."""
+    """Staff actions, sign-ins and identity views; supervisors see their subtree's people and the
+    cases its bodies own (wherever a case sits now: a unit it was sent to answers to its owner)."""
     stmt = select(AuditEntry).order_by(AuditEntry.id.desc())
     me = actor()
     subtree = select(Org.id).where(Org.path.startswith(me.org_path, autoescape=True))
     if not current_user.has_role(Role.ADMIN):
         stmt = stmt.where(
             AuditEntry.user_id.in_(select(User.id).where(User.org_id.in_(subtree)))
-            | AuditEntry.case_id.in_(select(Case.id).where(Case.org_id.in_(subtree)))
+            | AuditEntry.case_id.in_(select(Case.id).where(Case.owner_org_id.in_(subtree)))
         )
     if action := request.args.get("action"):
         stmt = stmt.where(AuditEntry.action == action)

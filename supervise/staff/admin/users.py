@@ -27,15 +27,23 @@ from supervise.staff.admin.common import (
     org_in_scope,
     org_or_404,
     refused,
+    saved,
     subtree_orgs,
     toggle_active,
 )
 from supervise.staff.auth import end_sessions, staff_required
 from supervise.staff.models import ROLE_ORDER, Role, User
-from supervise.staff.services import check_roles_fit, create_user, parse_roles
+from supervise.staff.services import (
+    MIN_PASSWORD,
+    active_tokens,
+    check_password_policy,
+    check_roles_fit,
+    create_user,
+    parse_roles,
+    revoke_tokens,
+)
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
-MIN_PASSWORD = 10
 ROLES = [r.value for r in ROLE_ORDER]
 
 
@@ -85,6 +93,7 @@ def users(errors: dict[str, str] | None = None, status: int = 200) -> ResponseRe
         rows=rows,
         orgs=subtree_orgs(),
         roles=ROLES,
+        tokens={u.id: active_tokens(db.session, u) for u in rows},
         min_password=MIN_PASSWORD,
         warnings=intake_warnings(),
     )
@@ -106,8 +115,11 @@ def user_create() -> ResponseReturnValue:
     org = org_or_404(request.form.get("org"))
     roles = _roles(form, org)
     password = request.form.get("password", "")
-    if password and len(password) < MIN_PASSWORD:
-        form.errors["password"] = f"密码至少 {MIN_PASSWORD} 位；留空则自动生成"
+    if password:
+        try:
+            check_password_policy(password, username or "")
+        except InvalidInput as exc:
+            form.errors["password"] = f"{exc.message}；留空则自动生成"
     if form.errors:
         return users(form.errors, 422)
     user, password = create_user(
@@ -158,6 +170,22 @@ def user_password(user_id: int) -> ResponseReturnValue:
     end_sessions(user)
     commit_change("user.reset_password", target=user.username)
     return _password_shown(user, password, created=False)
+
+
+@bp.post("/users/<int:user_id>/tokens/<int:token_id>/revoke")
+@staff_required(Role.ADMIN)
+def token_revoke(user_id: int, token_id: int) -> ResponseReturnValue:
+    """吊销 one of a user's API tokens (a lost laptop, an integration retired)."""
+    user = get_in_scope_or_404(User, user_id)
+    if not revoke_tokens(db.session, user, token_id):
+        return refused("admin.users", "该令牌不存在或已失效")
+    return saved(
+        "token.revoke",
+        f"已吊销 {user.username} 的一个 API 令牌",
+        "admin.users",
+        target=user.username,
+        token=token_id,
+    )
 
 
 @bp.post("/users/<int:user_id>")
