@@ -30,7 +30,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     app.config.setdefault("RATELIMIT_STORAGE_URI", _limiter_storage(app.config["REDIS_URL"]))
 
-    from supervise import i18n, metrics, security
+    from supervise import i18n, input_guard, metrics, security
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
@@ -39,6 +39,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
     security.install(app)
+    input_guard.install(app)  # NUL bytes, lone surrogates, absurd JSON nesting: 400, not 500
     metrics.install(app)  # request counts and latencies for /metrics
     _configure_engine(app)
 

@@ -34,7 +34,8 @@ def select_locale() -> str:
 def switch(code: str):
     target = request.args.get("next", "/")
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/"):
+    unsafe = any(ord(ch) < 32 or ch == "\\" for ch in target)  # header splitting; "/\\x" is //x to browsers
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or unsafe:
         target = "/"  # only our own pages: no open redirect
     response = redirect(target)
     if code in LANGUAGES:

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import ClassVar
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from supervise.cases.queries import QUEUES
 from supervise.cases.states import STAFF_ACTIONS, CaseKind, Disposal, Rating, RejectReason
 from supervise.i18n import N_
 
 REQUIRED = {"required": N_("此项为必填项"), "null": N_("此项不能为空")}
-PHONE = validate.Regexp(r"^1[3-9]\d{9}$", error=N_("请填写 11 位手机号码"))
+# ASCII digits only: \d would also take full-width and Arabic-Indic digits no SMS gateway dials.
+PHONE = validate.Regexp(r"^1[3-9][0-9]{9}$", error=N_("请填写 11 位手机号码"))
+# marshmallow's English messages, as the citizens and staff who read them say it.
+CHINESE_MESSAGES = {
+    "Unknown field.": N_("不支持的字段"),
+    "Not a valid integer.": N_("请填写整数"),
+    "Not a valid string.": N_("请填写文字"),
+    "Not a valid boolean.": N_("请填写是或否"),
+    "Not a valid date.": N_("日期格式应为 YYYY-MM-DD"),
+    "Not a valid datetime.": N_("时间格式不正确"),
+    "Not a valid number.": N_("请填写数字"),
+    "Field may not be null.": N_("此项不能为空"),
+    "Missing data for required field.": N_("此项为必填项"),
+    "Invalid input type.": N_("提交的数据格式不正确"),
+    "Invalid value.": N_("无效的值"),
+}
 
 
 def _text(min_len: int, max_len: int, error: str, **kwargs) -> fields.String:
@@ -26,13 +42,36 @@ class StrictSchema(Schema):
     class Meta:
         unknown = RAISE
 
+    @pre_load
+    def _trim(self, data, **kwargs):
+        """Surrounding spaces are not content: "   " as a name is no name (so no 实名 case), and
+        an optional field left blank is as if absent."""
+        if not isinstance(data, dict):
+            return data
+        trimmed = {}
+        for key, value in data.items():
+            if isinstance(value, str):
+                value = value.strip()
+                if value == "":
+                    continue
+            trimmed[key] = value
+        return trimmed
+
     def handle_error(self, error: ValidationError, data, **kwargs):
-        # marshmallow's English "Unknown field." becomes Chinese, the rest of the message map stays.
-        messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
-        for key, value in list(messages.items()):
-            if value == ["Unknown field."]:
-                messages[key] = [N_("不支持的字段")]
-        raise ValidationError(messages, data=error.data, valid_data=error.valid_data)
+        raise ValidationError(_chinese(error.messages), data=error.data, valid_data=error.valid_data)
+
+
+def _chinese(messages):
+    """marshmallow's English messages in Chinese, wherever they sit in the message map."""
+    if isinstance(messages, dict):
+        return {key: _chinese(value) for key, value in messages.items()}
+    if isinstance(messages, list):
+        return [_chinese(m) for m in messages]
+    if isinstance(messages, str):
+        if messages.startswith("Must be one of"):
+            return N_("请选择有效的选项")
+        return CHINESE_MESSAGES.get(messages, messages)
+    return messages
 
 
 # -- citizen ---------------------------------------------------------------------------------
@@ -154,6 +193,11 @@ class CategorySchema(Schema):
 # -- staff -----------------------------------------------------------------------------------
 
 
+SANE_DATES = validate.Range(
+    min=date(2000, 1, 1), max=date(2099, 12, 31), error=N_("日期须在 2000–2099 年之间")
+)
+
+
 class QueueArgsSchema(StrictSchema):
     queue = fields.String(load_default=None, validate=validate.OneOf(QUEUES))
     org = fields.String(load_default=None)
@@ -161,8 +205,8 @@ class QueueArgsSchema(StrictSchema):
     category = fields.String(load_default=None)
     point = fields.String(load_default=None)
     real_name = fields.Boolean(load_default=False)
-    received_from = fields.Date(load_default=None)
-    received_to = fields.Date(load_default=None)
+    received_from = fields.Date(load_default=None, validate=SANE_DATES)
+    received_to = fields.Date(load_default=None, validate=SANE_DATES)
     q = fields.String(load_default=None, validate=validate.Length(max=100))
     cursor = fields.String(load_default=None)
     limit = fields.Integer(load_default=None, validate=validate.Range(min=1, max=200))

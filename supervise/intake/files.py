@@ -30,7 +30,9 @@ def signed_url(attachment: Attachment, thumb: bool = False) -> str:
 def serve(token: str) -> Response:
     try:
         attachment_id, thumb = _signer().loads(token, max_age=LINK_SECONDS)
-    except BadSignature:
+    except (BadSignature, ValueError, TypeError):  # a payload of another shape is no link of ours
+        abort(404)
+    if not isinstance(attachment_id, int) or not isinstance(thumb, bool):
         abort(404)
     attachment = db.session.get(Attachment, attachment_id)
     if attachment is None:
