@@ -13,6 +13,17 @@ ACCESS_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 ACCESS_CODE_LENGTH = 12  # 12 × 5 bits = 60 random bits
 
 
+TRACKING_SYMBOLS = 10  # 50 random bits: a guessed number hits a case about once in 10⁹ tries
+
+
+def new_tracking_no() -> str:
+    """查询编号 `MS-K7QP3-XWA9M`: random, so nobody can walk the numbers to find or lock out other
+    people's cases; readable over the phone, in the access code's alphabet. Staff also have the
+    case's register number (`Case.register_no`)."""
+    raw = "".join(secrets.choice(ACCESS_CODE_ALPHABET) for _ in range(TRACKING_SYMBOLS))
+    return f"MS-{raw[:5]}-{raw[5:]}"
+
+
 def new_access_code() -> str:
     raw = "".join(secrets.choice(ACCESS_CODE_ALPHABET) for _ in range(ACCESS_CODE_LENGTH))
     return "-".join(raw[i : i + 4] for i in range(0, ACCESS_CODE_LENGTH, 4))

@@ -32,6 +32,7 @@ from supervise.cases.states import (
     sql_in_values,
 )
 from supervise.dbtypes import UTCDateTime, utcnow
+from supervise.deadlines.calendar import SHANGHAI
 from supervise.extensions import db
 from supervise.intake.models import Point
 from supervise.orgs.models import Org
@@ -57,15 +58,6 @@ class Category(db.Model):
     default_kind: Mapped[str | None] = mapped_column(String(20))
     sort_order: Mapped[int] = mapped_column(default=0)
     active: Mapped[bool] = mapped_column(default=True)
-
-
-class TrackingCounter(db.Model):
-    """One row a year; `MS2026-000123` is the 123rd case of 2026."""
-
-    __tablename__ = "tracking_counters"
-
-    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    value: Mapped[int] = mapped_column(default=0)
 
 
 BUCKET_SQL = (
@@ -218,6 +210,12 @@ class Case(db.Model):
     # The ORM adds "AND version = :old" to every UPDATE: two staff acting on the same version
     # cannot both win, even when the second request already passed the version check.
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy reads it once
+
+    @property
+    def register_no(self) -> str:
+        """登记号: the staff-side running number (`2026-000123`), from the primary key's sequence,
+        so no counter row is locked by every submission. The public number is random."""
+        return f"{self.received_at.astimezone(SHANGHAI).year}-{self.id:06d}"
 
     def __repr__(self) -> str:
         return f"<Case {self.tracking_no} {self.status}>"

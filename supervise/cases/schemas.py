@@ -294,7 +294,8 @@ class ReporterSchema(Schema):
 
 
 class CaseSummarySchema(Schema):
-    tracking_no = fields.String()
+    tracking_no = fields.String(metadata={"description": "查询编号, random (the citizen's)"})
+    register_no = fields.String(metadata={"description": "登记号, the staff-side running number"})
     status = fields.String()
     version = fields.Integer()
     category = fields.String()

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -22,12 +22,13 @@ from supervise.cases.identity import (
     mask_name,
     mask_phone,
     new_access_code,
+    new_tracking_no,
 )
-from supervise.cases.models import Attachment, Case, Category, Event, TrackingCounter
+from supervise.cases.models import Attachment, Case, Category, Event
 from supervise.cases.search import index_text
 from supervise.cases.states import OPEN_STATES, Action, Rating, Status
 from supervise.cases.workflow import Actor, Context
-from supervise.dbtypes import dialect_insert, utcnow
+from supervise.dbtypes import utcnow
 from supervise.deadlines import tracking
 from supervise.deadlines.calendar import get_calendar, local_date
 from supervise.deadlines.clocks import Clocks, DeadlinePolicy
@@ -84,23 +85,6 @@ def commit() -> None:
 
 
 # -- intake ------------------------------------------------------------------------------------
-
-
-def _next_tracking_no(session: Session, year: int) -> str:
-    """`MS2026-000123`: an atomic per-year counter (a row lock on PostgreSQL, the write lock on SQLite)."""
-    bump = (
-        update(TrackingCounter)
-        .where(TrackingCounter.year == year)
-        .values(value=TrackingCounter.value + 1)
-        .returning(TrackingCounter.value)
-    )
-    value = session.execute(bump).scalar()
-    if value is None:
-        session.execute(
-            dialect_insert(session, TrackingCounter).values(year=year, value=0).on_conflict_do_nothing()
-        )
-        value = session.execute(bump).scalar_one()
-    return f"MS{year}-{value:06d}"
 
 
 def _subject_unit(session: Session, point: Point | None, code: str | None) -> Org:
@@ -172,7 +156,7 @@ def _attach(case: Case, event: Event, images: list[StoredImage]) -> None:
 
 
 def submit_case(
-    data: dict[str, Any], photos: list[bytes] = (), now: datetime | None = None
+    data: dict[str, Any], photos: list[bytes] = (), now: datetime | None = None, _attempt: int = 0
 ) -> tuple[Case, str]:
     """Receive a citizen's submission; returns the committed case and its access code (shown once).
 
@@ -202,7 +186,7 @@ def submit_case(
     ctx = make_context(now)
     subject_org = _subject_unit(session, point, data.get("subject_unit"))
     org = route(session, subject_org, bool(data.get("about_org_head")))
-    tracking_no = _next_tracking_no(session, local_date(ctx.now).year)
+    tracking_no = new_tracking_no()
     code = access_code_for_key(current_app.config["SECRET_KEY"], key) if key else new_access_code()
     box = identity_box()
     real_name = bool(data.get("name"))  # the schema requires a phone number with a name
@@ -254,10 +238,11 @@ def submit_case(
     try:
         session.commit()
     except IntegrityError:
-        # Two copies of one form raced past the idempotency lookup; the loser returns the winner.
+        # Two copies of one form raced past the idempotency lookup (the loser returns the winner),
+        # or, once in a very long while, two random tracking numbers met: a new one is drawn.
         session.rollback()
-        if key:
-            return submit_case(data, photos, now)
+        if _attempt < 3:
+            return submit_case(data, photos, now, _attempt=_attempt + 1)
         raise
     return case, code
 
@@ -553,6 +538,7 @@ def summary_view(case: Case, clocks: Clocks, now: datetime, actor: Actor | None 
     hide_reporter = actor is not None and actor.kind == "staff" and not actor.at_body
     return {
         "tracking_no": case.tracking_no,
+        "register_no": case.register_no,
         "status": case.status,
         "version": case.version,
         "category": case.category.code,
