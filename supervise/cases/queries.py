@@ -130,7 +130,9 @@ def filtered(session: Session, actor: Actor, clocks: Clocks, now: datetime, f: F
             raise InvalidInput("未知的状态", {"status": ["未知的状态"]})
         stmt = stmt.where(Case.status == f.status)
     if f.org:
-        stmt = stmt.where(Case.org_id.in_(select(Org.id).where(Org.code == f.org)))
+        # Where it sits or who owns it: a body's report links list its cases out at units too.
+        org_ids = select(Org.id).where(Org.code == f.org)
+        stmt = stmt.where(Case.org_id.in_(org_ids) | Case.owner_org_id.in_(org_ids))
     if f.category:
         stmt = stmt.where(Case.category_id.in_(select(Category.id).where(Category.code == f.category)))
     if f.point:

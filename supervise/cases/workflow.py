@@ -650,27 +650,33 @@ def publish(ctx: Context, case: Case, actor: Actor, *, version: int | None) -> E
     return event
 
 
-def _restart_clock(ctx: Context, case: Case) -> None:
-    """重办: a fresh response clock from today; the rating window, if open, ends."""
+def _restart_clock(ctx: Context, case: Case, unit: Org | None, handler: User | None) -> None:
+    """重办: a fresh response clock from today; the rating window, if open, ends. An answer a
+    unit wrote goes back to that unit's handler (the unit must put it right), with the unit's
+    stage clock; otherwise it stays with the body."""
     tracking.stop_clocks(ctx.session, case, ctx.now, [ClockKind.RATING], outcome="ended")
     tracking.start_clock(ctx.session, ctx.clocks, case, ClockKind.REOPENED, ctx.now)
     case.responded_at = case.closed_at = None
     case.reopen_count += 1
+    _back_to_the_units_handler(ctx, case, unit, handler)
+
+
+def _back_to_the_units_handler(ctx: Context, case: Case, unit: Org | None, handler: User | None) -> None:
+    if unit is not None and handler is not None and handler.org_id == unit.id and case.org_id != unit.id:
+        tracking.stop_clocks(ctx.session, case, ctx.now, [ClockKind.STAGE])
+        case.org, case.org_id = unit, unit.id
+        tracking.start_clock(ctx.session, ctx.clocks, case, ClockKind.STAGE, ctx.now)
 
 
 def reopen(ctx: Context, case: Case, actor: Actor, *, version: int, reason: str) -> Event:
     """重办 (or 退回修改 of a draft under review: a unit's draft goes back to the unit)."""
     reason = _require_text(reason, "reason", "重办理由")
+    unit, handler = case.unit, case.assignee  # loaded before the change (see return_to_owner)
     event = _apply(ctx, case, actor, Action.REOPEN, version, note=reason)
     if case.status == S.REOPENED:
-        _restart_clock(ctx, case)
-    elif (
-        case.unit_org_id is not None
-        and case.assignee is not None
-        and case.assignee.org_id == case.unit_org_id
-    ):
-        tracking.stop_clocks(ctx.session, case, ctx.now, [ClockKind.STAGE])
-        case.org, case.org_id = case.unit, case.unit_org_id
+        _restart_clock(ctx, case, unit, handler)
+    else:
+        _back_to_the_units_handler(ctx, case, unit, handler)
     _tell_assignee(ctx, case, "case_reopened")
     return event
 
@@ -740,6 +746,7 @@ def rate(ctx: Context, case: Case, *, rating: Rating, comment: str | None = None
     if case.status == S.MERGED:
         return _rate_merged(ctx, case, rating, comment)
     variant = "unsatisfied" if rating == Rating.UNSATISFIED else "satisfied"
+    unit, handler = case.unit, case.assignee  # loaded before the change (see return_to_owner)
     event = _apply(
         ctx,
         case,
@@ -753,7 +760,7 @@ def rate(ctx: Context, case: Case, *, rating: Rating, comment: str | None = None
     case.rating, case.rating_comment, case.rated_at = rating.value, comment, ctx.now
     tracking.stop_clocks(ctx.session, case, ctx.now, [ClockKind.RATING])
     if case.status == S.REOPENED:
-        _restart_clock(ctx, case)
+        _restart_clock(ctx, case, unit, handler)
         _tell_assignee(ctx, case, "case_reopened")
     else:
         case.closed_at = ctx.now

@@ -46,7 +46,7 @@ FLAG_HEADER = "需关注"
 OVERDUE_COLUMNS = (
     ("no", "序号"),
     ("tracking_no", "查询编号"),
-    ("org", "承办单位"),
+    ("org", "主办机关"),
     ("handler", "承办人"),
     ("category", "问题类别"),
     ("received_on", "收件日期"),

@@ -1,8 +1,9 @@
 """The weekly report (每周超期件通报) as files and as mail: CSV, XLSX, HTML, the e-mail channel, the command.
 
 One small county week (2026-W48, Nov 23–29) built over real cases moved through time with
-time-machine: a village case answered late, a village case still unanswered (overdue, escalated),
-a county case answered on time and rated satisfied.
+time-machine: two complaints from 东关村's point, owned by 城关镇纪委 (DESIGN.md §2a) — one transferred
+to the village and answered late, one still unanswered (overdue, escalated) — and a county case
+answered on time and rated satisfied. The report's rows are the discipline bodies.
 """
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ from tests.conftest import VALID_SUBMISSION
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 WEEK = Week.parse("2026-W48")
 VILLAGE = "demo-town-1-village-1"  # 东关村, under 城关镇 (demo-town-1), under the county
-NASTY = "<script>alert(1)</script>社区"  # an org name that must come out as text, never markup
+JW = "demo-town-1-jw"  # 城关镇纪委: owns 东关村's complaints
+JW_INTAKE = "demo-town-1-jw-intake"  # intake and supervisor there
+TOWN2_JW = "demo-town-2-jw"  # 青山乡纪委, renamed NASTY below
+NASTY = "<script>alert(1)</script>纪委"  # an org name that must come out as text, never markup
 
 
 def at(y: int, m: int, d: int, hour: int = 9, minute: int = 0) -> datetime:
@@ -53,9 +57,9 @@ def act(ref: str, username: str, action: str, **args) -> None:
     case_services.perform_action(ref, actor, {"action": action, "version": case.version, **args})
 
 
-def file_case(org: Org | None = None) -> tuple[str, str]:
+def file_case(org: Org | None = None, **fields) -> tuple[str, str]:
     """Submit at the current (travelled) time, at the org's point; (tracking number, access code)."""
-    data = dict(VALID_SUBMISSION)
+    data = {**VALID_SUBMISSION, **fields}
     if org is not None:
         data["point"] = db.session.scalar(select(Point.token).where(Point.org_id == org.id))
     case, code = case_services.submit_case(data)
@@ -73,22 +77,21 @@ def mail_dir(app, tmp_path):
 def report(demo, mail_dir):
     """The stored report of 2026-W48 over three cases (see the module's docstring)."""
     village = get_org_by_code(db.session, VILLAGE)
-    for username, role in (("v-intake", "intake"), ("v-handler", "handler")):
-        create_user(db.session, username=username, org=village, role=role, password="x" * 12)
-    get_org_by_code(db.session, "demo-town-1-village-2").name = NASTY
+    create_user(db.session, username="v-handler", org=village, role="handler", password="x" * 12)
+    get_org_by_code(db.session, TOWN2_JW).name = NASTY
     db.session.commit()
 
     with time_machine.travel(at(2026, 10, 30), tick=False):  # Friday: due Fri Nov 20
-        answered_late, _ = file_case(village)
-        act(answered_late, "v-intake", "accept")
-        act(answered_late, "v-intake", "assign", user="v-handler")
+        answered_late, _ = file_case(village, category="efficiency")  # a service complaint
+        act(answered_late, JW_INTAKE, "accept")
+        act(answered_late, JW_INTAKE, "transfer", org=VILLAGE)
+        act(answered_late, "demo-town-1-village-1-leader", "assign", user="v-handler")
         act(answered_late, "v-handler", "start")
     with time_machine.travel(at(2026, 11, 2), tick=False):  # Monday: due Mon Nov 23
-        unanswered, _ = file_case(village)
-        act(unanswered, "v-intake", "accept")
-        act(unanswered, "v-intake", "assign", user="v-handler")
+        unanswered, _ = file_case(village)  # 检举控告: stays at 城关镇纪委
+        act(unanswered, JW_INTAKE, "accept", user="demo-town-1-jw-handler")
     with time_machine.travel(at(2026, 11, 23), tick=False):
-        on_time, code = file_case()
+        on_time, code = file_case(category="efficiency")
         act(on_time, "demo-intake", "accept")
         act(on_time, "demo-intake", "assign", user="demo-handler")
         act(on_time, "demo-handler", "start")
@@ -119,8 +122,9 @@ def test_the_scenario_gives_the_figures_the_files_are_checked_against(report):
     assert summary["on_time_rate"] == 0.5 and summary["satisfaction_rate"] == 1.0
     assert view["flags"] == ["on_time_rate"]  # 50% < 92%
     by_code = {o["code"]: o for o in view["orgs"]}
-    assert by_code[VILLAGE]["flags"] == ["on_time_rate"]
-    assert by_code["demo-town-2"]["flags"] == [] and by_code["demo-town-2"]["total"]["on_time_rate"] is None
+    assert list(by_code) == ["demo-county", "demo-county-group-1", JW, TOWN2_JW]  # the bodies
+    assert by_code[JW]["flags"] == ["on_time_rate"]  # the transferred case counts for its owner
+    assert by_code[TOWN2_JW]["flags"] == [] and by_code[TOWN2_JW]["total"]["on_time_rate"] is None
     assert [r["tracking_no"] for r in view["overdue_cases"]] == [report["unanswered"]]
 
 
@@ -147,17 +151,17 @@ def test_csv_is_utf8_with_bom_and_has_chinese_headers_figures_and_footnotes(repo
     for org, row in zip(view["orgs"], org_rows, strict=True):
         assert row[0] == "\u3000" * org["depth"] + org["name"]  # indented by depth (county view: from 0)
         assert [int(x) for x in row[1 : 1 + len(COUNTS)]] == [org["total"][n] for n in COUNTS]
-    town2 = next(dict(zip(header, r, strict=True)) for r in org_rows if r[0].strip("\u3000") == "青山乡")
+    town2 = next(dict(zip(header, r, strict=True)) for r in org_rows if r[0].strip("\u3000") == NASTY)
     assert town2["按期答复率"] == "—" and town2["需关注"] == ""
 
     assert rows[header_at + 1 + len(view["orgs"])] == []  # a blank line, then the overdue list
     list_header_at = next(i for i, r in enumerate(rows) if r and r[0] == "序号")
     assert rows[list_header_at] == [
-        "序号", "查询编号", "承办单位", "承办人", "问题类别", "收件日期", "答复期限",
+        "序号", "查询编号", "主办机关", "承办人", "问题类别", "收件日期", "答复期限",
         "超期工作日", "督办级别", "实名", "备注",
     ]  # fmt: skip
     item = dict(zip(rows[list_header_at], rows[list_header_at + 1], strict=True))
-    assert item["查询编号"] == report["unanswered"] and item["承办单位"] == "东关村"
+    assert item["查询编号"] == report["unanswered"] and item["主办机关"] == "城关镇纪委"
     assert item["答复期限"] == "2026-11-23" and item["超期工作日"] == "4" and item["督办级别"] == "一级督办"
     for note in view["footnotes"]:
         assert note in text
@@ -225,7 +229,7 @@ def test_xlsx_has_summary_and_overdue_sheets_with_frozen_chinese_headers_and_rea
 
     ws = book["超期件清单"]
     top = header_row(ws, "序号")
-    assert [c.value for c in ws[top]][:4] == ["序号", "查询编号", "承办单位", "承办人"]
+    assert [c.value for c in ws[top]][:4] == ["序号", "查询编号", "主办机关", "承办人"]
     assert ws.freeze_panes == f"A{top + 1}"
     assert ws.column_dimensions["B"].width >= len(report["unanswered"])
     row = {ws.cell(row=top, column=c).value: ws.cell(row=top + 1, column=c).value for c in range(1, 12)}
@@ -237,10 +241,10 @@ def test_xlsx_has_summary_and_overdue_sheets_with_frozen_chinese_headers_and_rea
 
 
 def test_xlsx_for_a_subtree_and_an_empty_overdue_list(report):
-    view = view_for(report["report"].data, get_org_by_code(db.session, "demo-town-2").id)
+    view = view_for(report["report"].data, get_org_by_code(db.session, TOWN2_JW).id)
     book = load_workbook(io.BytesIO(export.to_xlsx(view)))
     names = [c.value.strip("\u3000") for c in book["汇总"]["A"] if isinstance(c.value, str)]
-    assert {"青山乡", "石门村", "桃园村"} <= set(names) and "城关镇" not in names
+    assert NASTY in names and "城关镇纪委" not in names and "示范县纪委监委" not in names
     ws = book["超期件清单"]
     top = header_row(ws, "序号")
     assert ws.cell(row=top + 1, column=1).value == "本周末无超期未答复件"
@@ -264,7 +268,7 @@ def test_html_is_standalone_with_headline_trend_list_footnotes_and_escapes_names
     for note in view["footnotes"]:
         assert note.replace("“", "&#34;") in html or note in html
     # Data is text: the org named <script>… is escaped; no scripts, no external resources.
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;社区" in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;纪委" in html
     assert "<script" not in html.lower()
     assert "http://" not in html and "https://" not in html and "<link" not in html
 
@@ -283,61 +287,65 @@ def test_each_org_with_supervisors_gets_its_subtree_by_mail_with_html_and_xlsx(a
     rows = db.session.scalars(
         select(OutboxMessage).where(OutboxMessage.kind == "weekly_report").order_by(OutboxMessage.id)
     ).all()
-    orgs = {get_org_by_code(db.session, code).id: code for code in ("demo-county", "demo-town-1")}
-    assert sorted(r.payload["org_id"] for r in rows) == sorted(orgs)  # the orgs that have supervisors
+    bodies = ("demo-county", "demo-county-group-1", JW, TOWN2_JW)  # the bodies that have supervisors
+    orgs = {get_org_by_code(db.session, code).id: code for code in bodies}
+    assert sorted(r.payload["org_id"] for r in rows) == sorted(orgs)
     for row in rows:
         assert outbox.deliver(db.session, row.id, default_channels()) == "delivered"
 
     mails = {m["To"]: m for m in read_mails(mail_dir)}
-    assert sorted(mails) == ["demo-supervisor@example.org", "demo-town-1-supervisor@example.org"]
+    assert sorted(mails) == [
+        "demo-group-1-intake@example.org",
+        "demo-supervisor@example.org",
+        f"{JW_INTAKE}@example.org",
+        "demo-town-2-jw-intake@example.org",
+    ]
 
-    town = mails["demo-town-1-supervisor@example.org"]  # exactly its org's supervisors, no one above
-    assert town["Subject"] == "每周超期件通报 2026-W48（城关镇）"
+    town = mails[f"{JW_INTAKE}@example.org"]  # exactly its body's supervisors, no one above
+    assert town["Subject"] == "每周超期件通报 2026-W48（城关镇纪委）"
     text = town.get_body(preferencelist=("plain",)).get_content()
     assert "按期答复率：0.0%" in text and report["unanswered"] in text
     html = town.get_body(preferencelist=("html",)).get_content()
-    assert "每周超期件通报" in html and "城关镇" in html and "青山乡" not in html
-    assert "&lt;script&gt;" in html and "<script" not in html.lower()
+    assert "每周超期件通报" in html and "城关镇纪委" in html and "alert(1)" not in html
     (attachment,) = list(town.iter_attachments())
-    assert attachment.get_filename() == "每周超期件通报-2026-W48-demo-town-1.xlsx"
+    assert attachment.get_filename() == "每周超期件通报-2026-W48-demo-town-1-jw.xlsx"
     assert attachment.get_content_type() == "/".join(export.XLSX_MIME)
     assert export.XLSX_MIME[1] == "vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     book = load_workbook(io.BytesIO(attachment.get_content()))
     assert book.sheetnames == ["汇总", "超期件清单"]
     ws = book["汇总"]
     top = header_row(ws, "单位")
-    assert ws.cell(row=top + 1, column=1).value == "城关镇"
+    assert ws.cell(row=top + 1, column=1).value == "城关镇纪委"
     names = [c.value.strip("\u3000") for c in ws["A"][top:] if isinstance(c.value, str)]
-    assert "青山乡" not in names and "东关村" in names
+    assert NASTY not in names and "示范县纪委监委" not in names and "东关村" not in names
 
     county = mails["demo-supervisor@example.org"]
     assert county["Subject"] == "每周超期件通报 2026-W48（示范县纪委监委）"
+    html = county.get_body(preferencelist=("html",)).get_content()
+    assert "&lt;script&gt;" in html and "<script" not in html.lower()
     (attachment,) = list(county.iter_attachments())
     assert attachment.get_filename() == "每周超期件通报-2026-W48-demo-county.xlsx"
 
     # Delivered once: a second run of the same rows sends nothing.
     for row in rows:
         assert outbox.deliver(db.session, row.id, default_channels()) == "skipped"
-    assert len(read_mails(mail_dir)) == 2
+    assert len(read_mails(mail_dir)) == 4
 
 
 def test_weekly_report_recipients_do_not_walk_up_the_tree(report):
     village = get_org_by_code(db.session, VILLAGE)
-    town = get_org_by_code(db.session, "demo-town-1")
+    jw = get_org_by_code(db.session, JW)
     payload = {"report_id": report["report"].id, "role": "supervisor", "exact_org": True}
     assert recipients(db.session, {**payload, "org_id": village.id}) == []
-    assert [u.username for u in recipients(db.session, {**payload, "org_id": town.id})] == [
-        "demo-town-1-supervisor"
-    ]
-    # Without exact_org (escalations), a village with no supervisor is served by the one above.
-    assert [u.username for u in recipients(db.session, {"org_id": village.id, "role": "supervisor"})] == [
-        "demo-town-1-supervisor"
-    ]
-    # An inactive supervisor gets nothing.
-    user = db.session.scalar(select(User).where(User.username == "demo-town-1-supervisor"))
+    assert [u.username for u in recipients(db.session, {**payload, "org_id": jw.id})] == [JW_INTAKE]
+    # Without exact_org (escalations) a unit is still never walked past (DESIGN.md §2a): what is
+    # meant for a village never reaches its 纪委 or the county (tests/jobs/test_notify.py has the walk).
+    assert recipients(db.session, {"org_id": village.id, "role": "supervisor"}) == []
+    # An inactive supervisor gets nothing, and the weekly report does not walk up to the county.
+    user = db.session.scalar(select(User).where(User.username == JW_INTAKE))
     user.active = False
     db.session.commit()
-    assert recipients(db.session, {**payload, "org_id": town.id}) == []
+    assert recipients(db.session, {**payload, "org_id": jw.id}) == []
 
 
 def test_a_missing_report_fails_loudly_and_is_retried(app, report, mail_dir):
@@ -381,9 +389,9 @@ def test_command_writes_each_format(app, report, tmp_path, fmt):
 
 def test_command_for_one_org(app, report, tmp_path):
     target = tmp_path / "town.csv"
-    args = ["report", "weekly", "--week", "2026-W48", "--org", "demo-town-1", "--format", "csv", "-o"]
+    args = ["report", "weekly", "--week", "2026-W48", "--org", JW, "--format", "csv", "-o"]
     result = app.test_cli_runner().invoke(main, [*args, str(target)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     text = target.read_text(encoding="utf-8-sig")
-    assert text.startswith("每周超期件通报 2026-W48（2026-11-23 至 2026-11-29）城关镇")
-    assert "青山乡" not in text and report["unanswered"] in text
+    assert text.startswith("每周超期件通报 2026-W48（2026-11-23 至 2026-11-29）城关镇纪委")
+    assert "alert(1)" not in text and "示范县纪委监委" not in text and report["unanswered"] in text

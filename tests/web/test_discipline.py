@@ -455,3 +455,24 @@ def test_the_merged_reporters_tracking_page_names_the_case_it_joined(client, fil
     act("demo-town-1-jw-intake", duplicate, "merge", into=master)
     page = client.post("/track", data={"tracking_no": duplicate, "access_code": code}).get_data(as_text=True)
     assert 'id="merged-into"' in page and master in page
+
+
+def test_an_unsatisfied_citizen_sends_a_units_answer_back_to_that_unit(client, file_case, act):
+    ref, code = file_case("demo-dept-civil")
+    act("demo-group-1-intake", ref, "accept")
+    act("demo-group-1-intake", ref, "transfer", org="demo-dept-civil")
+    act("demo-dept-civil-leader", ref, "assign", user="demo-dept-civil-handler")
+    act("demo-dept-civil-handler", ref, "start")
+    act("demo-dept-civil-handler", ref, "feedback", text="已处理。")
+    act("demo-group-1-intake", ref, "publish")
+    rated = client.post(
+        "/api/v1/track/rating", json={"tracking_no": ref, "access_code": code, "rating": "unsatisfied"}
+    )
+    assert rated.status_code == 200
+    row = case(ref)
+    assert (row.status, row.org.code, row.assignee.username) == (
+        "reopened",
+        "demo-dept-civil",
+        "demo-dept-civil-handler",
+    )
+    assert act("demo-dept-civil-handler", ref, "start")["status"] == "processing"
