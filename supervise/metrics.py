@@ -8,8 +8,10 @@ Two kinds of series:
   file names must not become label values (they would be personal data and unbounded cardinality).
 - State gauges, computed at scrape time by `DomainCollector` from one `GROUP BY` per figure and a
   few Redis reads: queue depths and failed jobs per queue, live workers, open / overdue / escalated
-  cases by org kind (the "org level": commission, department, township, village), and the
-  outbox's backlog. Every scrape answers what is true now, whichever process serves it.
+  cases by the kind of org where they sit now (a discipline body — commission, discipline_office,
+  stationed_group — or a unit a service complaint was transferred to — department, township,
+  village; DESIGN.md §2a), and the outbox's backlog. Every scrape answers what is true now,
+  whichever process serves it.
 
 Gunicorn runs several worker processes, each with its own counters. With `PROMETHEUS_MULTIPROC_DIR`
 set (in the environment of the process before it imports prometheus_client, to an empty directory
@@ -106,7 +108,15 @@ def exposition(domain: DomainCollector) -> bytes:
     return generate_latest(registry)
 
 
-ORG_KINDS = ("commission", "department", "township", "village")
+# Every org kind, bodies and units (orgs/models.py OrgKind), each with a series even at zero.
+ORG_KINDS = (
+    "commission",
+    "discipline_office",
+    "stationed_group",
+    "department",
+    "township",
+    "village",
+)
 ESCALATION_LEVELS = (1, 2)
 
 

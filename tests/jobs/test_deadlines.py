@@ -32,6 +32,7 @@ from supervise.queueing import redis_connection
 from supervise.settings import set_value
 from supervise.staff.models import User
 from tests.conftest import VALID_SUBMISSION
+from tests.jobs.conftest import JW, JW_HANDLER, JW_INTAKE, VILLAGE, VILLAGE_LEADER
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -87,22 +88,30 @@ def titles_for(username: str) -> list[str]:
 # -- the walk: received → due soon → overdue → level 1 → level 2 ----------------------------------
 
 
-def test_a_case_walks_to_level_two_escalation_and_each_notice_goes_out_once(app, village):
-    for username in ("demo-town-1-supervisor", "demo-supervisor"):
-        user = db.session.scalar(select(User).where(User.username == username))
-        user.email = f"{username}@example.org"
-    db.session.commit()
+def transfer_to_village(ref: str) -> None:
+    """城关镇纪委 accepts a service complaint and transfers it to 东关村; its leader assigns it to
+    the village's handler, who starts (the unit's stage deadline is met)."""
+    act(ref, JW_INTAKE, "accept")
+    act(ref, JW_INTAKE, "transfer", org=VILLAGE)
+    act(ref, VILLAGE_LEADER, "assign", user="v-handler")
+    act(ref, "v-handler", "start")
 
+
+def escalation_titles(username: str) -> list[str]:
+    return [t for t in titles_for(username) if t.startswith("督办")]
+
+
+def test_a_case_walks_to_level_two_escalation_and_each_notice_goes_out_once(app, village):
+    """A service complaint transferred to a village and late there: level 1 goes to the body that
+    owns it (城关镇纪委), level 2 one body further up (the county), never to a unit."""
     with time_machine.travel(at(2026, 11, 2), tick=False):  # Monday
-        ref = file_case(village)
-        act(ref, "v-intake", "accept")
-        act(ref, "v-intake", "assign", user="v-handler")
-        act(ref, "v-handler", "start")
+        ref = file_case(village, category="efficiency")
+        transfer_to_village(ref)
     response = clock(ref, ClockKind.RESPONSE)
     assert local_date(response.due_at) == date(2026, 11, 23)  # 15 working days, day of receipt not counted
     assert response.warn_from == at(2026, 11, 18, 0)  # 3 working days left from then
     assert response.level2_from == at(2026, 12, 1, 0)  # 5 working days after the due day, passed
-    assert clock(ref, ClockKind.STAGE).outcome == "met"  # accepted within 5 working days
+    assert clock(ref, ClockKind.STAGE).outcome == "met"  # the village started within 5 working days
 
     steps = [
         (at(2026, 11, 17, 12), (0, 0, 0, 0)),
@@ -124,14 +133,15 @@ def test_a_case_walks_to_level_two_escalation_and_each_notice_goes_out_once(app,
     assert flags[1] == (True, False, 0) and flags[4] == (False, True, 1) and flags[6] == (False, True, 2)
 
     case = find_case(db.session, ref)
+    assert case.org.code == VILLAGE  # late at the unit it was transferred to
     escalations = db.session.execute(
         select(Escalation.level, Escalation.org_id)
         .where(Escalation.case_id == case.id)
         .order_by(Escalation.level)
     ).all()
     assert escalations == [
-        (1, get_org_by_code(db.session, "demo-town-1").id),  # the village's parent
-        (2, get_org_by_code(db.session, "demo-county").id),  # and its grandparent
+        (1, get_org_by_code(db.session, JW).id),  # the owning body
+        (2, get_org_by_code(db.session, "demo-county").id),  # the body above it
     ]
     system_events = [e.action for e in case.events if e.actor_kind == "system"]
     assert system_events == ["warn", "escalate", "escalate"]
@@ -142,27 +152,101 @@ def test_a_case_walks_to_level_two_escalation_and_each_notice_goes_out_once(app,
         f"诉求件 {ref} 的答复期限即将届满",
         f"诉求件 {ref} 的答复期限已超期",
     ]
-    assert titles_for("demo-town-1-supervisor") == [f"督办（一级）：诉求件 {ref} 的答复期限已超期"]
-    assert f"督办（二级）：诉求件 {ref} 的答复期限已超期" in titles_for("demo-supervisor")
+    assert escalation_titles(JW_INTAKE) == [f"督办（一级）：诉求件 {ref} 的答复期限已超期"]
+    assert escalation_titles("demo-supervisor") == [f"督办（二级）：诉求件 {ref} 的答复期限已超期"]
+    for unit_user in (VILLAGE_LEADER, "demo-town-1-leader", "demo-town-1-handler"):
+        assert escalation_titles(unit_user) == [], unit_user  # 督办 never goes to a unit
     mails = [
         email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
         for p in (app.config_data_dir / "mail").glob("*.eml")
     ]
     assert sorted((m["To"], m["Subject"]) for m in mails) == [
         ("demo-supervisor@example.org", f"督办（二级）：诉求件 {ref} 的答复期限已超期"),
-        ("demo-town-1-supervisor@example.org", f"督办（一级）：诉求件 {ref} 的答复期限已超期"),
+        (f"{JW_INTAKE}@example.org", f"督办（一级）：诉求件 {ref} 的答复期限已超期"),
     ]
     assert "2026-11-23" in mails[0].get_content()
 
-    # Answered late: the clock records when and that it was late; the flags go.
+    # Answered late: the unit's answer goes back to the owner, who publishes it; the clock records
+    # when and that it was late; the flags go.
     with time_machine.travel(at(2026, 12, 2), tick=False):
         act(ref, "v-handler", "feedback", text="经核查，已责令整改。")
-        act(ref, "demo-supervisor", "publish")
+        act(ref, JW_INTAKE, "publish")
         assert counts(run_sweep()) == (0, 0, 0, 0)
     response = clock(ref, ClockKind.RESPONSE)
     assert response.outcome == "met" and response.met_late is True and response.next_check_at is None
     case = find_case(db.session, ref)
     assert (case.due_soon, case.overdue, case.escalation_level) == (False, False, 0)
+
+
+def _kept_at_the_township_body(ref: str) -> None:
+    act(ref, JW_INTAKE, "accept", user=JW_HANDLER)  # 受理并交办 inside 城关镇纪委
+    act(ref, JW_HANDLER, "start")
+
+
+def _transferred_to_the_village(ref: str) -> None:
+    transfer_to_village(ref)
+
+
+def _kept_at_the_stationed_group(ref: str) -> None:
+    act(ref, "demo-group-1-intake", "accept", user="demo-group-1-handler")
+    act(ref, "demo-group-1-handler", "start")
+
+
+@pytest.mark.parametrize(
+    ("point_org", "category", "handle", "where", "level1", "level2", "told1"),
+    [
+        # A service complaint transferred to a village and late there: its owning 纪委, then the county.
+        (VILLAGE, "efficiency", _transferred_to_the_village, VILLAGE, JW, "demo-county", JW_INTAKE),
+        # Late at 城关镇纪委 itself: the county (the body above), not the township government unit
+        # 城关镇 it hangs below; the county is the top, so level 2 stays there.
+        (
+            VILLAGE,
+            "petty_corruption",
+            _kept_at_the_township_body,
+            JW,
+            "demo-county",
+            "demo-county",
+            "demo-supervisor",
+        ),
+        # A department's 派驻组 (set by an admin, not the department's parent): the county above it.
+        (
+            "demo-dept-civil",
+            "petty_corruption",
+            _kept_at_the_stationed_group,
+            "demo-county-group-1",
+            "demo-county",
+            "demo-county",
+            "demo-supervisor",
+        ),
+    ],
+    ids=["transferred-to-village", "owned-by-township-jw", "owned-by-stationed-group"],
+)
+def test_escalation_goes_up_the_discipline_bodies(
+    app, village, point_org, category, handle, where, level1, level2, told1
+):
+    with time_machine.travel(at(2026, 11, 2), tick=False):
+        ref = file_case(get_org_by_code(db.session, point_org), category=category)
+        handle(ref)
+    with time_machine.travel(at(2026, 12, 1, 9), tick=False):  # past the due day and level 2's
+        assert counts(run_sweep()) == (1, 1, 1, 1)  # first seen late: warned, but no "due soon" notice
+    case = find_case(db.session, ref)
+    assert case.org.code == where and case.escalation_level == 2
+    escalations = db.session.execute(
+        select(Escalation.level, Escalation.org_id)
+        .where(Escalation.case_id == case.id)
+        .order_by(Escalation.level)
+    ).all()
+    ids = {code: get_org_by_code(db.session, code).id for code in (level1, level2)}
+    assert escalations == [(1, ids[level1]), (2, ids[level2])]
+    assert get_org_by_code(db.session, "demo-town-1").id not in {org_id for _, org_id in escalations}
+
+    deliver_all(app)
+    level1_title = f"督办（一级）：诉求件 {ref} 的答复期限已超期"
+    level2_title = f"督办（二级）：诉求件 {ref} 的答复期限已超期"
+    assert level1_title in escalation_titles(told1) and level2_title in escalation_titles("demo-supervisor")
+    assert escalation_titles(JW_INTAKE) == ([level1_title] if told1 == JW_INTAKE else [])
+    for unit_user in (VILLAGE_LEADER, "v-handler", "demo-town-1-leader", "demo-dept-civil-leader"):
+        assert escalation_titles(unit_user) == [], unit_user
 
 
 @pytest.fixture
@@ -287,31 +371,37 @@ def test_real_name_acceptance_notice_clock_and_sms(app, village):
         )
     )
     with time_machine.travel(at(2026, 11, 3), tick=False):
-        act(named, "v-intake", "accept")
+        act(named, JW_INTAKE, "accept")
     ack = clock(named, ClockKind.ACK)
     assert ack.outcome == "met" and not ack.met_late
     sms = db.session.scalars(select(OutboxMessage.kind).where(OutboxMessage.channel == "sms")).all()
     assert sms == ["case_accepted"]
 
-    # Nobody took the anonymous case on: its stage clock (5 working days) escalates to the township.
+    # Nobody took the anonymous case on at 城关镇纪委: its stage clock (5 working days) escalates
+    # to the body above it, the county (not to the township government it hangs below).
     with time_machine.travel(at(2026, 11, 10, 0, 5), tick=False):
         result = run_sweep()
     assert result.level1 == 1
     stage = clock(anonymous, ClockKind.STAGE)
     assert stage.overdue_at is not None and stage.level == 1
+    assert db.session.scalar(select(Escalation.org_id).where(Escalation.clock_id == stage.id)) == (
+        get_org_by_code(db.session, "demo-county").id
+    )
     case = find_case(db.session, anonymous)
     assert case.escalation_level == 1 and not case.overdue  # 督办, but the 15 days still run
     with time_machine.travel(at(2026, 11, 10, 9), tick=False):
-        act(anonymous, "v-intake", "accept")
+        act(anonymous, JW_INTAKE, "accept")
     case = find_case(db.session, anonymous)
     assert case.escalation_level == 0 and clock(anonymous, ClockKind.STAGE).met_late
 
 
 def test_extension_once_per_case_unless_an_admin_allows_more(app, village):
     with time_machine.travel(at(2026, 11, 2), tick=False):
-        ref = file_case(village)
-        act(ref, "v-intake", "accept")
-        act(ref, "v-intake", "assign", user="v-handler")
+        ref = file_case(village, category="efficiency")
+        act(ref, JW_INTAKE, "accept")
+        act(ref, JW_INTAKE, "transfer", org=VILLAGE)  # the unit asks, the owner's supervisor decides
+        act(ref, VILLAGE_LEADER, "assign", user="v-handler")
+        act(ref, "v-handler", "start")  # meets the unit's stage deadline
         act(ref, "v-handler", "request_extension", days=5, reason="需要调取三年账目")
         act(ref, "demo-supervisor", "extend", days=5, reason="同意延期")
     extension = clock(ref, ClockKind.EXTENSION)
@@ -340,12 +430,12 @@ def test_extension_once_per_case_unless_an_admin_allows_more(app, village):
 
 def test_reopened_case_gets_a_fresh_fifteen_days_and_unrated_cases_close(app, village, client):
     with time_machine.travel(at(2026, 11, 2), tick=False):
-        ref = file_case(village)
+        ref = file_case(village, category="efficiency")
         for username, action, extra in [
-            ("v-intake", "accept", {}),
-            ("v-intake", "assign", {"user": "v-handler"}),
-            ("v-handler", "start", {}),
-            ("v-handler", "feedback", {"text": "已处理。"}),
+            (JW_INTAKE, "accept", {}),
+            (JW_INTAKE, "assign", {"user": JW_HANDLER}),
+            (JW_HANDLER, "start", {}),
+            (JW_HANDLER, "feedback", {"text": "已处理。"}),
             ("demo-supervisor", "publish", {}),
         ]:
             act(ref, username, action, **extra)
@@ -358,8 +448,8 @@ def test_reopened_case_gets_a_fresh_fifteen_days_and_unrated_cases_close(app, vi
     assert clock(ref, ClockKind.RATING).outcome == "ended"
 
     with time_machine.travel(at(2026, 11, 6), tick=False):
-        act(ref, "v-handler", "start")
-        act(ref, "v-handler", "feedback", text="已重新核查并整改。")
+        act(ref, JW_HANDLER, "start")
+        act(ref, JW_HANDLER, "feedback", text="已重新核查并整改。")
         act(ref, "demo-supervisor", "publish")
     assert clock(ref, ClockKind.REOPENED).outcome == "met"
     with time_machine.travel(at(2026, 11, 20, 12), tick=False):

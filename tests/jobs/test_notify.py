@@ -205,3 +205,79 @@ def test_starttls_refuses_a_certificate_it_cannot_verify(app, submit, tmp_path):
     row = db.session.get(OutboxMessage, message_id)
     assert (row.status, row.attempts) == ("pending", 1)
     assert row.last_error.startswith("SSLCertVerificationError")
+
+
+# -- who is told: the discipline-body walk (DESIGN.md §2a) -------------------------------------------
+
+
+def _usernames(payload: dict) -> list[str]:
+    from supervise.notify.channels import recipients
+
+    return [u.username for u in recipients(db.session, payload)]
+
+
+def _org_id(code: str) -> int:
+    return db.session.scalar(select(Org.id).where(Org.code == code))
+
+
+def _drop_role(username: str, role: str) -> None:
+    user = db.session.scalar(select(User).where(User.username == username))
+    user.set_roles(user.roles - {role})
+    db.session.commit()
+
+
+def test_a_body_without_a_supervisor_is_served_by_the_supervisors_of_the_body_above(app, submit, tmp_path):
+    """城关镇纪委 without a supervisor account yet: its escalation notice (in-app and e-mail) reaches
+    the county's supervisors, the body above it — not the township government 城关镇 it hangs below."""
+    from supervise.notify.models import Notification
+
+    app.config.update(SMTP_HOST="", DATA_DIR=str(tmp_path))
+    jw = _org_id("demo-town-1-jw")
+    assert _usernames({"org_id": jw, "role": "supervisor"}) == ["demo-town-1-jw-intake"]
+    _drop_role("demo-town-1-jw-intake", Role.SUPERVISOR.value)  # intake only now
+    assert _usernames({"org_id": jw, "role": "supervisor"}) == ["demo-supervisor"]
+    assert _usernames({"org_id": jw, "role": "intake"}) == ["demo-town-1-jw-intake"]  # found at home
+    # The weekly report never walks: each org's own supervisors get their own subtree's view.
+    assert _usernames({"org_id": jw, "role": "supervisor", "exact_org": True}) == []
+    # A 派驻组 with nobody in a role: the county above it.
+    group = _org_id("demo-county-group-1")
+    _drop_role("demo-group-1-intake", Role.SUPERVISOR.value)
+    assert _usernames({"org_id": group, "role": "supervisor"}) == ["demo-supervisor"]
+
+    tracking_no = submit(category="efficiency")["tracking_no"]
+    case = db.session.scalar(select(Case).where(Case.tracking_no == tracking_no))
+    db.session.execute(update(User).values(email=None))
+    county_supervisor = db.session.scalar(select(User).where(User.username == "demo-supervisor"))
+    county_supervisor.email = SUPERVISOR_EMAIL
+    payload = {"org_id": jw, "role": "supervisor", "level": 1, "clock": "response", "due_day": "2026-12-01"}
+    messages = [
+        outbox.queue_message(db.session, kind="escalated", channel=channel, case=case, payload=payload)
+        for channel in ("inapp", "email")
+    ]
+    db.session.commit()
+    for message_id in [m.id for m in messages]:
+        assert outbox.deliver(db.session, message_id, default_channels()) == "delivered"
+    told = db.session.execute(
+        select(User.username, Notification.title).join(User, User.id == Notification.user_id)
+    ).all()
+    assert told == [("demo-supervisor", f"督办（一级）：诉求件 {tracking_no} 的答复期限已超期")]
+    (written,) = (tmp_path / "mail").glob("*.eml")
+    assert email.message_from_bytes(written.read_bytes(), policy=policy.default)["To"] == SUPERVISOR_EMAIL
+
+
+def test_a_units_notices_are_never_walked_past_the_unit(app, demo):
+    """A unit (village, township government, department) is told only through its own accounts:
+    nobody above it — not its 纪委, not the township, not the county — gets what was meant for it."""
+    village = _org_id("demo-town-1-village-1")
+    assert _usernames({"org_id": village, "role": "leader"}) == ["demo-town-1-village-1-leader"]
+    assert _usernames({"org_id": village, "role": "supervisor"}) == []  # no such role at a unit
+    assert _usernames({"org_id": village, "role": "intake"}) == []
+    _drop_role("demo-town-1-village-1-leader", Role.LEADER.value)
+    assert _usernames({"org_id": village, "role": "leader"}) == []
+    for username in ("demo-town-1-leader", "demo-dept-civil-leader"):
+        user = db.session.scalar(select(User).where(User.username == username))
+        user.active = False
+    db.session.commit()
+    assert _usernames({"org_id": _org_id("demo-town-1"), "role": "leader"}) == []
+    assert _usernames({"org_id": _org_id("demo-dept-civil"), "role": "leader"}) == []
+    assert _usernames({"org_id": _org_id("demo-town-1"), "role": "handler"}) == ["demo-town-1-handler"]

@@ -1,9 +1,12 @@
 """The weekly report (每周超期件通报) over a fixture week whose figures are worked out by hand.
 
 Week 2026-W47: Monday 2026-11-16 to Sunday 2026-11-22 (Asia/Shanghai). The cases, by the day
-they were received (working days counted on the official calendar, day of receipt not counted):
+they were received (working days counted on the official calendar, day of receipt not counted).
+"village" cases come in at 东关村's point and are owned by 城关镇纪委 (demo-town-1-jw), for which
+every figure counts (DESIGN.md §2a), whether it handles them itself or transferred them to the village:
 
-- A, village: received Nov 2, due Nov 23; answered Nov 18 (on time); rated satisfied Nov 19.
+- A, village: received Nov 2, due Nov 23; transferred to the village, which answered Nov 18 (on
+  time); rated satisfied Nov 19.
 - B, village: received Oct 12, due Nov 2; answered Nov 17 (late); escalated to levels 1 and 2 by
   the sweep of Nov 16; rated unsatisfied Nov 20, which reopens it.
 - C, village: received Oct 19, due Nov 9; still unanswered: 9 working days late on Sunday
@@ -31,17 +34,25 @@ from supervise.queueing import redis_connection
 from supervise.reports import services as reports
 from supervise.reports.models import PeriodicRun, WeeklyReport
 from supervise.reports.weekly import Week, view_for
-from tests.jobs.conftest import VILLAGE
+from tests.jobs.conftest import JW, JW_HANDLER, JW_INTAKE, VILLAGE, VILLAGE_LEADER
 from tests.jobs.test_deadlines import act, at, file_case
 
 W47 = Week.parse("2026-W47")
 ANSWER = "经核查，情况属实，已责令整改。"
 
 
-def _answer(ref: str) -> None:
-    act(ref, "v-intake", "assign", user="v-handler")
-    act(ref, "v-handler", "start")
-    act(ref, "v-handler", "feedback", text=ANSWER)
+def _answer(ref: str, *, by_the_village: bool = False) -> None:
+    """Answered by 城关镇纪委's handler, or (a service complaint) by the village it is transferred
+    to; either way the county's supervisor publishes (they oversee 城关镇纪委)."""
+    if by_the_village:
+        act(ref, JW_INTAKE, "transfer", org=VILLAGE)
+        act(ref, VILLAGE_LEADER, "assign", user="v-handler")
+        handler = "v-handler"
+    else:
+        act(ref, JW_INTAKE, "assign", user=JW_HANDLER)
+        handler = JW_HANDLER
+    act(ref, handler, "start")
+    act(ref, handler, "feedback", text=ANSWER)
     act(ref, "demo-supervisor", "publish")
 
 
@@ -68,8 +79,9 @@ def fixture_week(app, village):
     refs: dict[str, str] = {}
     for moment, name in steps:
         with time_machine.travel(moment, tick=False):
-            refs[name] = file_case(None if name == "D" else village)  # D: the generic form, the county
-            act(refs[name], "demo-intake" if name == "D" else "v-intake", "accept")
+            # D: the generic form, the county. Service complaints, so a unit may answer them.
+            refs[name] = file_case(None if name == "D" else village, category="efficiency")
+            act(refs[name], "demo-intake" if name == "D" else JW_INTAKE, "accept")
     with time_machine.travel(at(2026, 11, 16, 9), tick=False):
         run_sweep()  # B, C, D level 1; B, D level 2
     with time_machine.travel(at(2026, 11, 17, 9), tick=False):
@@ -77,17 +89,17 @@ def fixture_week(app, village):
     with time_machine.travel(at(2026, 11, 17, 10), tick=False):
         _answer(refs["B"])
     with time_machine.travel(at(2026, 11, 18, 10), tick=False):
-        _answer(refs["A"])
+        _answer(refs["A"], by_the_village=True)
         refs["E"] = file_case(village)
     with time_machine.travel(at(2026, 11, 19, 10), tick=False):
-        act(refs["E"], "v-intake", "accept")
+        act(refs["E"], JW_INTAKE, "accept")
         _rate(refs["A"], "satisfied")
     with time_machine.travel(at(2026, 11, 20, 10), tick=False):
         _rate(refs["B"], "unsatisfied")
     return refs
 
 
-VILLAGE_OWN = {
+JW_OWN = {
     "received": 1,
     "accepted": 1,
     "responded_on_time": 1,
@@ -104,7 +116,7 @@ VILLAGE_OWN = {
     "satisfaction_rate": 0.5,
 }
 COUNTY_TOTAL = {
-    **VILLAGE_OWN,
+    **JW_OWN,
     "open_overdue": 2,
     "overdue_working_days": 28,
     "escalated_level1": 3,
@@ -123,13 +135,21 @@ def test_the_fixture_week_gives_the_figures_worked_out_by_hand(app, fixture_week
     assert county["summary"] == COUNTY_TOTAL
     assert set(county["flags"]) == {"on_time_rate", "satisfaction_rate"}  # 50% < 92% and < 85%
     by_code = {o["code"]: o for o in county["orgs"]}
-    assert by_code[VILLAGE]["own"] == VILLAGE_OWN == by_code[VILLAGE]["total"]
-    assert by_code["demo-town-1"]["own"]["received"] == 0
-    assert by_code["demo-town-1"]["total"] == VILLAGE_OWN  # rolled up the tree
+    # The rows are the discipline bodies, each below the body above it; units have none.
+    assert [(o["code"], o["depth"]) for o in county["orgs"]] == [
+        ("demo-county", 0),
+        ("demo-county-group-1", 1),
+        ("demo-town-1-jw", 1),
+        ("demo-town-2-jw", 1),
+    ]
+    assert by_code[JW]["parent_id"] == by_code["demo-county"]["id"]
+    assert by_code[JW]["own"] == JW_OWN == by_code[JW]["total"]  # A counts for its owner, not the village
     assert by_code["demo-county"]["own"]["open_overdue"] == 1  # D
-    assert by_code["demo-town-2"]["total"]["received"] == 0 and by_code["demo-town-2"]["flags"] == []
+    assert by_code["demo-county"]["total"] == COUNTY_TOTAL  # rolled up the bodies
+    assert by_code["demo-town-2-jw"]["total"]["received"] == 0 and by_code["demo-town-2-jw"]["flags"] == []
 
     overdue = county["overdue_cases"]
+    assert [r["org"] for r in overdue] == ["示范县纪委监委", "城关镇纪委"]
     assert [(r["tracking_no"], r["working_days_overdue"], r["escalation_level"]) for r in overdue] == [
         (fixture_week["D"], 19, 2),  # worst first
         (fixture_week["C"], 9, 2),
@@ -149,29 +169,36 @@ def test_the_fixture_week_gives_the_figures_worked_out_by_hand(app, fixture_week
     assert trend[-2] == {"week": "2026-W46", "open_overdue": 3, "on_time_rate": None}  # B, C, D
     assert len(county["footnotes"]) >= 8 and "92%" in county["footnotes"][-1]
 
-    # The township's view: its subtree only.
-    town = view_for(report.data, get_org_by_code(db.session, "demo-town-1").id)
-    assert town["summary"] == VILLAGE_OWN
+    # 城关镇纪委's view: its own cases only.
+    town = view_for(report.data, get_org_by_code(db.session, JW).id)
+    assert town["summary"] == JW_OWN
     assert [r["tracking_no"] for r in town["overdue_cases"]] == [fixture_week["C"]]
-    assert {o["code"] for o in town["orgs"]} == {"demo-town-1", VILLAGE, "demo-town-1-village-2"}
+    assert {o["code"] for o in town["orgs"]} == {JW}
+    for unit in ("demo-town-1", VILLAGE):  # a unit has no view of its own
+        with pytest.raises(ValueError):
+            view_for(report.data, get_org_by_code(db.session, unit).id)
 
 
 def test_the_api_returns_the_same_numbers_scoped_to_the_caller(app, fixture_week, auth, client):
     _build()
     body = client.get("/api/v1/reports/weekly?week=2026-W47", headers=auth("demo-supervisor")).get_json()
     assert body["summary"] == COUNTY_TOTAL and body["week"] == "2026-W47" and body["version"] == 1
-    town = client.get(
-        "/api/v1/reports/weekly?week=2026-W47", headers=auth("demo-town-1-supervisor")
-    ).get_json()
-    assert town["summary"] == VILLAGE_OWN and town["org"]["code"] == "demo-town-1"
-    drill = client.get(f"/api/v1/reports/weekly?week=2026-W47&org={VILLAGE}", headers=auth("demo-supervisor"))
-    assert drill.get_json()["summary"] == VILLAGE_OWN
-    # A township supervisor cannot look at the county, or at another township.
-    for org in ("demo-county", "demo-town-2"):
-        refused = client.get(
-            f"/api/v1/reports/weekly?week=2026-W47&org={org}", headers=auth("demo-town-1-supervisor")
-        )
-        assert refused.status_code == 404
+    town = client.get("/api/v1/reports/weekly?week=2026-W47", headers=auth(JW_INTAKE)).get_json()
+    assert town["summary"] == JW_OWN and town["org"]["code"] == JW
+    drill = client.get(f"/api/v1/reports/weekly?week=2026-W47&org={JW}", headers=auth("demo-supervisor"))
+    assert drill.get_json()["summary"] == JW_OWN
+    # A unit has no row: its figures are its body's.
+    unit = client.get(f"/api/v1/reports/weekly?week=2026-W47&org={VILLAGE}", headers=auth("demo-supervisor"))
+    assert unit.status_code == 404
+    # A township 纪委's supervisor cannot look at the county, another township's, or the township
+    # government it hangs below.
+    for org in ("demo-county", "demo-town-2-jw", "demo-town-1"):
+        refused = client.get(f"/api/v1/reports/weekly?week=2026-W47&org={org}", headers=auth(JW_INTAKE))
+        assert refused.status_code == 404, org
+    # A unit's accounts get no report at all: it would list the complaints about the unit.
+    for username in (VILLAGE_LEADER, "demo-town-1-leader"):
+        refused = client.get("/api/v1/reports/weekly?week=2026-W47", headers=auth(username))
+        assert refused.status_code == 403, username
     missing = client.get("/api/v1/reports/weekly?week=2026-W40", headers=auth("demo-supervisor"))
     assert missing.status_code == 404 and "尚未生成" in missing.get_json()["error"]["message"]
     bad = client.get("/api/v1/reports/weekly?week=47", headers=auth("demo-supervisor"))
@@ -214,7 +241,7 @@ def test_the_job_builds_each_ended_week_once_on_a_real_worker_and_mails_supervis
     from supervise.notify.models import OutboxMessage
     from supervise.staff.models import User
 
-    for user in db.session.scalars(select(User).where(User.role == "supervisor")):
+    for user in db.session.scalars(select(User).where(User.holding("supervisor"))):
         user.email = f"{user.username}@example.org"
     db.session.commit()
     conn = redis_connection(app)
@@ -233,13 +260,12 @@ def test_the_job_builds_each_ended_week_once_on_a_real_worker_and_mails_supervis
             OutboxMessage.kind == "weekly_report", OutboxMessage.channel == "email"
         )
     ).all()
-    county, town = (
-        get_org_by_code(db.session, "demo-county").id,
-        get_org_by_code(db.session, "demo-town-1").id,
-    )
-    assert sorted(p["org_id"] for p in mails if p["report_id"] == reports.latest(W47).id) == sorted(
-        [county, town]
-    )
+    # One mail per body with a supervisor: the county, the 派驻组 and the two townships' 纪委.
+    bodies = [
+        get_org_by_code(db.session, code).id
+        for code in ("demo-county", "demo-county-group-1", JW, "demo-town-2-jw")
+    ]
+    assert sorted(p["org_id"] for p in mails if p["report_id"] == reports.latest(W47).id) == sorted(bodies)
 
     # Not before Monday 08:00: the week's report is not due yet.
     assert reports.run_weekly(at(2026, 11, 30, 7, 59).astimezone(UTC)) == []
@@ -267,7 +293,7 @@ def test_iso_weeks(app):
 
 
 def test_the_fixture_week_gives_the_same_figures_in_csv_and_xlsx(app, fixture_week):
-    """The files say what the JSON says: the county's row, the village's row, the overdue list."""
+    """The files say what the JSON says: the county's row, 城关镇纪委's row, the overdue list."""
     import csv
     import io
 
@@ -279,7 +305,7 @@ def test_the_fixture_week_gives_the_same_figures_in_csv_and_xlsx(app, fixture_we
     view = view_for(_build().data)
     expected = {
         "示范县纪委监委": COUNTY_TOTAL,
-        "东关村": VILLAGE_OWN,
+        "城关镇纪委": JW_OWN,
     }
     headers = [LABELS[name] for name in COUNTS]
 

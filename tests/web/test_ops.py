@@ -160,16 +160,17 @@ def explode() -> None:
 
 @pytest.fixture
 def fixture_county(app, client, demo, monkeypatch):
-    """Cases at a village, a township and the county, some overdue and escalated, one closed;
+    """Cases at a village (transferred there), a township's 纪委 and the county, some overdue and
+    escalated, one closed;
     outbox rows pending since known moments and one dead; jobs in Redis; the scrape at NOW."""
     now = {"at": T0}
     monkeypatch.setattr(services, "utcnow", lambda: now["at"])
     points = {p.org.code: p.token for p in demo_points()}
     calendar = services.make_context().clocks.calendar
 
-    def file(point_org: str | None = None) -> str:
+    def file(point_org: str | None = None, category: str = "petty_corruption") -> str:
         body = {
-            "category": "petty_corruption",
+            "category": category,
             "subject": "某窗口工作人员",
             "content": "办理业务时被要求先请吃饭才给盖章。",
         }
@@ -179,16 +180,22 @@ def fixture_county(app, client, demo, monkeypatch):
         assert response.status_code == 201, response.get_json()
         return response.get_json()["tracking_no"]
 
-    village = file("demo-town-2-village-1")
+    def perform(ref: str, username: str, **args) -> None:
+        user = db.session.scalar(select(User).where(User.username == username))
+        version = db.session.scalar(select(Case.version).where(Case.tracking_no == ref))
+        services.perform_action(ref, Actor.staff(user), {**args, "version": version})
+
+    # A service complaint at a village: 青山乡纪委 owns it and transfers it to the village, where it
+    # sits (nobody starts on it). A 检举控告 at 城关镇's point stays at 城关镇纪委 (a discipline office).
+    village = file("demo-town-2-village-1", category="efficiency")
+    perform(village, "demo-town-2-jw-intake", action="accept")
+    perform(village, "demo-town-2-jw-intake", action="transfer", org="demo-town-2-village-1")
     township = file("demo-town-1")
     county_rejected = file()
-    intake = db.session.scalar(select(User).where(User.username == "demo-intake"))
-    version = db.session.scalar(select(Case.version).where(Case.tracking_no == county_rejected))
-    services.perform_action(
-        county_rejected,
-        Actor.staff(intake),
-        {"action": "reject", "reason": "不属于受理范围", "version": version},
+    perform(
+        county_rejected, "demo-intake", action="reject", reason_code="out_of_scope", reason="不属于受理范围"
     )
+    intake = db.session.scalar(select(User).where(User.username == "demo-intake"))
     now["at"] = at_11(calendar.add_working_days(local_date(T0), 3).day)
     county_late = file()
     # Accepted (its 5-day stage clock ends): only its response clock can escalate it.
@@ -237,11 +244,13 @@ def demo_points():
 
 
 EXPECTED_CASES = {
-    # org kind: (open, overdue, escalated at level 1, at level 2)
+    # the kind of org where the case sits: (open, overdue, escalated at level 1, at level 2)
     "commission": (2, 1, 1, 0),  # late (level 1) and fresh; the rejected case is closed
+    "discipline_office": (1, 1, 0, 1),  # 城关镇纪委's own case
+    "stationed_group": (0, 0, 0, 0),
     "department": (0, 0, 0, 0),
-    "township": (1, 1, 0, 1),
-    "village": (1, 1, 0, 1),
+    "township": (0, 0, 0, 0),  # a township government only holds what is transferred to it
+    "village": (1, 1, 0, 1),  # transferred there
 }
 
 

@@ -1,10 +1,12 @@
 """The weekly report's staff pages (/staff/reports): list, report, drill-down, scope, downloads, rebuild.
 
-One week, 2026-W48 (Nov 23–29), built over cases filed with the deadline tests' helpers:
-  东关村 (under 城关镇): one case still unanswered past its Nov 23 deadline, one answered late (Nov 24);
-  石门村 (under 青山乡): one answered on time (Nov 23);
+One week, 2026-W48 (Nov 23–29), built over cases filed with the deadline tests' helpers. The
+report's rows are the discipline bodies (DESIGN.md §2a); a case counts for the body that owns it:
+  城关镇纪委 (东关村's complaints): one still unanswered past its Nov 23 deadline, one transferred to
+  东关村 and answered late (Nov 24);
+  青山乡纪委 (石门村's complaints): one transferred to 石门村 and answered on time (Nov 23);
   the county itself: one overdue, one received during the week.
-So the county's on-time rate is 50 %, 城关镇's 0 % (flagged), 青山乡's 100 %.
+So the county's on-time rate is 50 %, 城关镇纪委's 0 % (flagged), 青山乡纪委's 100 %.
 """
 
 from __future__ import annotations
@@ -33,21 +35,30 @@ BUILT_AT = at(2026, 11, 30, 8)
 AFTER = at(2026, 12, 1, 10)
 
 
+JW_INTAKE = "demo-town-1-jw-intake"  # 城关镇纪委's intake and supervisor
+# prefix → (village code, its township 纪委's intake, the village's leader, who also handles)
+VILLAGES = {
+    "v": ("demo-town-1-village-1", JW_INTAKE, "demo-town-1-village-1-leader"),
+    "s": ("demo-town-2-village-1", "demo-town-2-jw-intake", "demo-town-2-village-1-leader"),
+}
+
+
+def handler_of(prefix: str) -> str:
+    return VILLAGES[prefix][2]
+
+
 def build_week() -> dict[str, str]:
     """File the cases above and build 2026-W48 (version 1); returns the tracking numbers."""
-    users = {}
-    for prefix, code in (("v", "demo-town-1-village-1"), ("s", "demo-town-2-village-1")):
-        org = get_org_by_code(db.session, code)
-        for role in ("intake", "handler"):
-            create_user(db.session, username=f"{prefix}-{role}", org=org, role=role, password="x" * 12)
-        users[prefix] = org
-    db.session.commit()
+    users = {prefix: get_org_by_code(db.session, code) for prefix, (code, _, _) in VILLAGES.items()}
 
     def answered_later(prefix: str) -> str:
-        ref = file_case(users[prefix])
-        act(ref, f"{prefix}-intake", "accept")
-        act(ref, f"{prefix}-intake", "assign", user=f"{prefix}-handler")
-        act(ref, f"{prefix}-handler", "start")
+        """A service complaint the township's 纪委 transfers to the village, which starts on it."""
+        code, intake, leader = VILLAGES[prefix]
+        ref = file_case(users[prefix], category="efficiency")
+        act(ref, intake, "accept")
+        act(ref, intake, "transfer", org=code)
+        act(ref, leader, "assign", user=leader)
+        act(ref, leader, "start")
         return ref
 
     refs = {}
@@ -58,7 +69,7 @@ def build_week() -> dict[str, str]:
         refs["shimen_on_time"] = answered_later("s")
     for key, prefix, day in (("shimen_on_time", "s", 23), ("village_late", "v", 24)):
         with time_machine.travel(at(2026, 11, day), tick=False):
-            act(refs[key], f"{prefix}-handler", "feedback", text="经核查，已责令整改。")
+            act(refs[key], handler_of(prefix), "feedback", text="经核查，已责令整改。")
             act(refs[key], "demo-supervisor", "publish")
     with time_machine.travel(at(2026, 11, 25), tick=False):
         refs["county_new"] = file_case()
@@ -147,45 +158,38 @@ def test_report_page_shows_the_county_figures_flags_orgs_and_overdue_list(staff_
     assert figure(page, "satisfaction_rate") == "—"  # nobody rated
 
     rows = org_rows(page)
-    assert list(rows) == [  # tree order: each org followed by its subtree
+    assert list(rows) == [  # tree order: each body followed by the bodies below it; no units
         "demo-county",
-        "demo-dept-civil",
-        "demo-dept-hrss",
-        "demo-town-1",
-        "demo-town-1-village-1",
-        "demo-town-1-village-2",
-        "demo-town-2",
-        "demo-town-2-village-1",
-        "demo-town-2-village-2",
+        "demo-county-group-1",
+        "demo-town-1-jw",
+        "demo-town-2-jw",
     ]
     assert rows["demo-county"].split() == ["depth-0", "flagged"]
-    assert rows["demo-town-1"].split() == ["depth-1", "flagged"]  # 0 % on time
-    assert rows["demo-town-1-village-1"].split() == ["depth-2", "flagged"]
-    assert rows["demo-town-2"] == "depth-1"  # 100 %: not flagged
-    assert rows["demo-dept-civil"] == "depth-1"  # nothing answered: no rate, no flag
+    assert rows["demo-town-1-jw"].split() == ["depth-1", "flagged"]  # 0 % on time
+    assert rows["demo-town-2-jw"] == "depth-1"  # 100 %: not flagged
+    assert rows["demo-county-group-1"] == "depth-1"  # nothing answered: no rate, no flag
 
-    # 需关注: the county and each flagged org below it, with the line it is under.
+    # 需关注: the county and each flagged body below it, with the line it is under.
     flags = re.search(r'<section class="report-flags.*?</section>', page, re.S).group(0)
-    assert "按期答复率低于92%" in flags and "城关镇" in flags and "青山乡" not in flags
+    assert "按期答复率低于92%" in flags and "城关镇纪委" in flags and "青山乡" not in flags
 
     # Drill-down and case links.
-    assert f'href="/staff/reports/{WEEK}?org=demo-town-1"' in page
-    assert 'href="/staff/?queue=overdue&amp;org=demo-town-1"' in page
+    assert f'href="/staff/reports/{WEEK}?org=demo-town-1-jw"' in page
+    assert 'href="/staff/?queue=overdue&amp;org=demo-town-1-jw"' in page
     for key in ("village_overdue", "county_overdue"):
         assert f'href="/staff/cases/{week[key]}"' in page
     assert week["village_late"] not in page and week["county_new"] not in page  # not overdue
     assert "周末超期未答复件（2 件）" in page
     assert "统计周期：所示周的周一 00:00 至周日 24:00" in page  # footnotes
 
-    # The charts' data: 8 weeks of trend, the four orgs directly below the county.
+    # The charts' data: 8 weeks of trend, the three bodies directly below the county.
     chart = chart_data(page)
     assert [p["week"] for p in chart["trend"]][-1] == WEEK and len(chart["trend"]) == 8
     assert chart["trend"][-1] == {"week": WEEK, "open_overdue": 2, "on_time_rate": 0.5}
     assert {c["name"]: (c["on_time"], c["late"]) for c in chart["children"]} == {
-        "示范县民政局": (0, 0),
-        "示范县人社局": (0, 0),
-        "城关镇": (0, 1),
-        "青山乡": (1, 0),
+        "县纪委监委派驻第一纪检监察组": (0, 0),
+        "城关镇纪委": (0, 1),
+        "青山乡纪委": (1, 0),
     }
     assert chart["target"] == 0.92
     assert '<script src="/static/vendor/echarts/echarts.min.js" defer></script>' in page
@@ -198,38 +202,41 @@ def test_the_queue_link_lists_that_orgs_overdue_cases(staff_client, week):
     with time_machine.travel(at(2026, 11, 30, 9), tick=False):
         run_sweep()  # sets the 已超期 flags the queue reads
     client = staff_client("demo-supervisor")
-    page = html(client.get("/staff/?queue=overdue&org=demo-town-1-village-1"))
+    page = html(client.get("/staff/?queue=overdue&org=demo-town-1-jw"))
     assert week["village_overdue"] in page and week["county_overdue"] not in page
 
 
 def test_drill_down_shows_only_the_subtree(staff_client, week):
-    page = html(staff_client("demo-supervisor").get(f"/staff/reports/{WEEK}?org=demo-town-1"))
-    assert "每周超期件通报 · 城关镇" in page
-    assert set(org_rows(page)) == {"demo-town-1", "demo-town-1-village-1", "demo-town-1-village-2"}
-    assert org_rows(page)["demo-town-1-village-1"].split() == ["depth-1", "flagged"]
+    page = html(staff_client("demo-supervisor").get(f"/staff/reports/{WEEK}?org=demo-town-1-jw"))
+    assert "每周超期件通报 · 城关镇纪委" in page
+    assert org_rows(page) == {"demo-town-1-jw": "depth-0 flagged"}  # no body below it
     assert figure(page, "open_overdue") == "1" and figure(page, "on_time_rate") == "0.0%"
     assert week["village_overdue"] in page and week["county_overdue"] not in page
     assert "青山乡" not in page
     # Back up the tree, and the downloads keep the org.
     assert f'<a href="/staff/reports/{WEEK}?org=demo-county">示范县纪委监委</a> › ' in page
-    assert f'href="/staff/reports/{WEEK}.xlsx?org=demo-town-1"' in page
-    assert [c["name"] for c in chart_data(page)["children"]] == ["东关村", "西关社区"]
+    assert f'href="/staff/reports/{WEEK}.xlsx?org=demo-town-1-jw"' in page
+    assert 'id="chart-orgs"' not in page and "没有下级单位" in page
+    assert chart_data(page)["has_children"] is False
+    assert [c["name"] for c in chart_data(page)["children"]] == ["城关镇纪委（本级）"]
 
-    village = html(staff_client("demo-supervisor").get(f"/staff/reports/{WEEK}?org=demo-town-1-village-1"))
-    assert set(org_rows(village)) == {"demo-town-1-village-1"}
-    assert 'id="chart-orgs"' not in village and "没有下级单位" in village
-    assert chart_data(village)["has_children"] is False
+    # A unit has no row of its own (its complaints count for its body): nothing to drill into.
+    for unit in ("demo-town-1", "demo-town-1-village-1"):
+        assert staff_client("demo-supervisor").get(f"/staff/reports/{WEEK}?org={unit}").status_code == 404
 
 
 def test_a_township_supervisor_sees_the_township_and_nothing_beside_it(staff_client, week):
-    client = staff_client("demo-town-1-supervisor")
+    """城关镇纪委's supervisor: its own row only — not the county, not 青山乡纪委, and not the
+    township government 城关镇 it hangs below (a unit, which it supervises)."""
+    client = staff_client(JW_INTAKE)
     page = html(client.get(f"/staff/reports/{WEEK}"))
-    assert "每周超期件通报 · 城关镇" in page
-    assert set(org_rows(page)) == {"demo-town-1", "demo-town-1-village-1", "demo-town-1-village-2"}
+    assert "每周超期件通报 · 城关镇纪委" in page
+    assert set(org_rows(page)) == {"demo-town-1-jw"}
     assert "示范县纪委监委" not in page and "青山乡" not in page
     assert 'class="breadcrumb"' not in page  # nothing above the user's own org to go back to
-    assert html(client.get(f"/staff/reports/{WEEK}?org=demo-town-1-village-1"))
-    for outside in ("demo-town-2", "demo-town-2-village-1", "demo-county", "demo-dept-civil", "no-such-org"):
+    assert html(client.get(f"/staff/reports/{WEEK}?org=demo-town-1-jw"))
+    elsewhere = ("demo-town-2-jw", "demo-town-2-village-1", "demo-county", "demo-dept-civil", "demo-town-1")
+    for outside in (*elsewhere, "demo-town-1-village-1", "no-such-org"):
         assert client.get(f"/staff/reports/{WEEK}?org={outside}").status_code == 404, outside
         assert client.get(f"/staff/reports/{WEEK}.csv?org={outside}").status_code == 404, outside
         assert client.get(f"/staff/reports/{WEEK}.xlsx?org={outside}").status_code == 404, outside
@@ -240,13 +247,13 @@ def test_a_township_supervisor_sees_the_township_and_nothing_beside_it(staff_cli
 
 def test_downloads_have_the_right_type_and_a_utf8_file_name(staff_client, week):
     client = staff_client("demo-supervisor")
-    xlsx = client.get(f"/staff/reports/{WEEK}.xlsx?org=demo-town-1")
+    xlsx = client.get(f"/staff/reports/{WEEK}.xlsx?org=demo-town-1-jw")
     assert xlsx.status_code == 200
     assert xlsx.headers["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     assert xlsx.data[:2] == b"PK"  # a zip container
     disposition = xlsx.headers["Content-Disposition"]
-    assert disposition.startswith('attachment; filename="weekly-report-2026-W48-demo-town-1-v1.xlsx"; ')
-    assert f"filename*=UTF-8''{quote('每周超期件通报-2026-W48-城关镇-v1.xlsx')}" in disposition
+    assert disposition.startswith('attachment; filename="weekly-report-2026-W48-demo-town-1-jw-v1.xlsx"; ')
+    assert f"filename*=UTF-8''{quote('每周超期件通报-2026-W48-城关镇纪委-v1.xlsx')}" in disposition
     assert "no-store" in xlsx.headers["Cache-Control"]
 
     csv = client.get(f"/staff/reports/{WEEK}.csv")
@@ -255,10 +262,10 @@ def test_downloads_have_the_right_type_and_a_utf8_file_name(staff_client, week):
     county_name = quote("每周超期件通报-2026-W48-示范县纪委监委-v1.csv")
     assert f"filename*=UTF-8''{county_name}" in csv.headers["Content-Disposition"]
     text = csv.data.decode("utf-8-sig")
-    assert "城关镇" in text and "青山乡" in text and week["village_overdue"] in text
+    assert "城关镇纪委" in text and "青山乡纪委" in text and week["village_overdue"] in text
 
-    town = client.get(f"/staff/reports/{WEEK}.csv?org=demo-town-1").data.decode("utf-8-sig")
-    assert "城关镇" in town and "青山乡" not in town and week["county_overdue"] not in town
+    town = client.get(f"/staff/reports/{WEEK}.csv?org=demo-town-1-jw").data.decode("utf-8-sig")
+    assert "城关镇纪委" in town and "青山乡" not in town and week["county_overdue"] not in town
     assert client.get(f"/staff/reports/{WEEK}.csv?version=2").status_code == 404
     assert client.get("/staff/reports/2026-W47.csv").status_code == 404
 
@@ -270,7 +277,7 @@ def test_rebuild_keeps_version_one_and_makes_version_two(staff_client, week):
     v1 = db.session.scalar(select(WeeklyReport).where(WeeklyReport.week == WEEK))
     v1_data = json.dumps(v1.data, sort_keys=True)
     # A late answer after the report was built: the rebuilt figures change, the stored v1 does not.
-    act(week["village_overdue"], "v-intake", "accept")
+    act(week["village_overdue"], JW_INTAKE, "accept")
     admin = staff_client("demo-admin")
     page = html(admin.get(f"/staff/reports/{WEEK}"))
     assert 'id="rebuild-form"' in page
@@ -311,19 +318,34 @@ def test_rebuild_keeps_version_one_and_makes_version_two(staff_client, week):
 
 
 def test_rebuild_is_for_system_admins_only(staff_client, week):
-    town = get_org_by_code(db.session, "demo-town-1")
-    create_user(db.session, username="town-admin", org=town, role="admin", password="demo-password")
+    jw = get_org_by_code(db.session, "demo-town-1-jw")
+    create_user(db.session, username="jw-admin", org=jw, role="admin", password="demo-password")
     db.session.commit()
-    for username in ("demo-supervisor", "demo-town-1-supervisor", "town-admin", "demo-intake"):
+    for username in ("demo-supervisor", JW_INTAKE, "jw-admin", "demo-intake"):
         client = staff_client(username)
         token = csrf_token(client, "/staff/")
         response = client.post(f"/staff/reports/{WEEK}/rebuild", data={"csrf_token": token, "reason": "试试"})
         assert response.status_code == 403, username
-    town_admin = html(staff_client("town-admin").get(f"/staff/reports/{WEEK}"))
-    assert "每周超期件通报 · 城关镇" in town_admin and 'id="rebuild-form"' not in town_admin
+    jw_admin = html(staff_client("jw-admin").get(f"/staff/reports/{WEEK}"))
+    assert "每周超期件通报 · 城关镇纪委" in jw_admin and 'id="rebuild-form"' not in jw_admin
     assert 'id="rebuild-form"' not in html(staff_client("demo-supervisor").get(f"/staff/reports/{WEEK}"))
     assert db.session.scalar(select(func.count(WeeklyReport.id))) == 1
     assert db.session.scalar(select(func.count()).where(AuditEntry.action == "access_denied")) == 4
+
+
+def test_a_units_accounts_get_no_report(staff_client, week):
+    """The report lists the complaints its bodies own, 检举控告 about units included: a unit's
+    accounts (its leader, even an admin placed at the unit) never read it (DESIGN.md §2a)."""
+    town = get_org_by_code(db.session, "demo-town-1")
+    create_user(db.session, username="town-admin", org=town, role="admin", password="demo-password")
+    db.session.commit()
+    for username in ("town-admin", "demo-town-1-leader", "demo-town-1-village-1-leader"):
+        client = staff_client(username)
+        for path in ("", "?org=demo-town-1", "?org=demo-town-1-jw"):
+            assert client.get(f"/staff/reports/{WEEK}{path}").status_code == 403, (username, path)
+        assert client.get(f"/staff/reports/{WEEK}.csv").status_code == 403, username
+    for username in ("demo-town-1-leader", "demo-town-1-village-1-leader"):
+        assert 'id="nav-reports"' not in html(staff_client(username).get("/staff/"))
 
 
 def test_rebuild_needs_csrf_and_a_reason(staff_client, week):
