@@ -255,6 +255,26 @@ def email_transport(config) -> SmtpTransport | FileSinkTransport:
 SMS_GATEWAYS = {"log": LoggingSmsGateway}
 
 
+class UnavailableChannel:
+    """A channel whose settings name something that does not exist: its messages fail (and, after
+    their retries, land on the dead-letter page) while every other channel keeps delivering.
+    Start-up refuses such settings in production; this is the net under it."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    def send(self, session: Session, message: OutboxMessage) -> None:
+        raise RuntimeError(self.reason)
+
+
+def sms_channel(config, identity_box) -> SmsChannel | UnavailableChannel:
+    name = config.get("SMS_GATEWAY", "log")
+    gateway = SMS_GATEWAYS.get(name)
+    if gateway is None:
+        return UnavailableChannel(f"unknown SMS_GATEWAY {name!r}: one of {', '.join(sorted(SMS_GATEWAYS))}")
+    return SmsChannel(gateway(), identity_box)
+
+
 def default_channels() -> dict[str, object]:
     from flask import current_app
 
@@ -266,5 +286,5 @@ def default_channels() -> dict[str, object]:
         "inapp": InAppChannel(),
         "email": EmailChannel(email_transport(config), config["MAIL_FROM"], config["BASE_URL"]),
         "thumbnail": ThumbnailChannel(upload_store()),
-        "sms": SmsChannel(SMS_GATEWAYS[config.get("SMS_GATEWAY", "log")](), identity_box()),
+        "sms": sms_channel(config, identity_box()),
     }

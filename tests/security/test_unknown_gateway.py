@@ -1,0 +1,33 @@
+"""Issue 12, item 10: an unknown SMS_GATEWAY no longer stops every delivery; SMS messages go to
+the dead letters, in-app and e-mail keep going. (Start-up refuses the setting: test_secrets.)"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from supervise.extensions import db
+from supervise.notify import outbox
+from supervise.notify.channels import default_channels
+from supervise.notify.models import OutboxMessage
+from tests.conftest import ISSUED_ACCESS_CODES, VALID_SUBMISSION
+
+
+def test_an_unknown_gateway_fails_only_sms_and_dead_letters_it(app, client, demo):
+    app.config["SMS_GATEWAY"] = "aliyun"  # before this fix: KeyError for every channel
+    body = client.post(
+        "/api/v1/cases", json={**VALID_SUBMISSION, "name": "张三", "phone": "13812345678"}
+    ).get_json()
+    ISSUED_ACCESS_CODES.append(body["access_code"])
+    inapp = db.session.scalar(select(OutboxMessage).where(OutboxMessage.channel == "inapp"))
+    assert outbox.deliver(db.session, inapp.id, default_channels()) == "delivered"
+    sms = outbox.queue_message(db.session, kind="case_accepted", channel="sms", case=inapp.case)
+    db.session.commit()
+    results = []
+    for _ in range(outbox.MAX_ATTEMPTS):
+        try:
+            results.append(outbox.deliver(db.session, sms.id, default_channels()))
+        except RuntimeError as exc:  # a failed attempt raises so RQ retries it
+            assert "unknown SMS_GATEWAY 'aliyun'" in str(exc)
+            results.append("failed")
+    db.session.expire_all()
+    assert results[-1] == "dead" and db.session.get(OutboxMessage, sms.id).status == "dead"
