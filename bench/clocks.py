@@ -38,7 +38,7 @@ from typing import Any
 
 from bench import common
 
-CLOCKS_VERSION = 1
+CLOCKS_VERSION = 2  # 2: escalations go up the discipline bodies (issue 11)
 NEWLY_OVERDUE = 10_000
 EXTENSION_DAYS = 5  # the surplus clocks due on D were extended by this many working days
 LOOKAHEAD_DAYS = 8  # D is chosen among the due days this close after the generation
@@ -127,16 +127,20 @@ FROM (
 ORDER BY m.case_id, m.started_at
 """
 
-# The escalation rows of the milestones reached: level 1 to the parent org, level 2 to the
-# grandparent (the org itself at the top of the tree), as `sweep._above` does.
+# The escalation rows of the milestones reached, to the bodies `sweep._escalation_targets` picks
+# (DESIGN.md §2a: level 1 the owner when the case is late at a unit, else the body above the owner;
+# level 2 the body above that), computed by that very function once per (where the case sits,
+# owner) pair into `bench_esc_target`.
 ESCALATIONS_SQL = """
 INSERT INTO escalations (case_id, clock_id, level, org_id, at)
-SELECT k.case_id, k.id, 1, coalesce(o.parent_id, o.id), k.overdue_at
-FROM case_clocks k JOIN orgs o ON o.id = k.org_id
+SELECT k.case_id, k.id, 1, t.level1, k.overdue_at
+FROM case_clocks k JOIN cases c ON c.id = k.case_id
+JOIN bench_esc_target t ON t.org_id = c.org_id AND t.owner_id = c.owner_org_id
 WHERE k.overdue_at IS NOT NULL
 UNION ALL
-SELECT k.case_id, k.id, 2, coalesce(p.parent_id, p.id), k.level2_at
-FROM case_clocks k JOIN orgs o ON o.id = k.org_id JOIN orgs p ON p.id = coalesce(o.parent_id, o.id)
+SELECT k.case_id, k.id, 2, t.level2, k.level2_at
+FROM case_clocks k JOIN cases c ON c.id = k.case_id
+JOIN bench_esc_target t ON t.org_id = c.org_id AND t.owner_id = c.owner_org_id
 WHERE k.level2_at IS NOT NULL
 ORDER BY 5
 """
@@ -195,6 +199,22 @@ def _schedules(session, first: date, last: date, day_counts: list[int]):
                 (day, days, _naive(s.due_at), s.due.provisional, _naive(s.warn_from), _naive(s.level2_from))
             )
         day += timedelta(days=1)
+    return rows
+
+
+def _escalation_targets(session, cur) -> list[tuple[int, int, int, int]]:
+    """(org the case sits at, owner, level-1 body, level-2 body) for every pair in `cases`."""
+    from types import SimpleNamespace
+
+    from supervise.deadlines.sweep import _escalation_targets as targets
+    from supervise.orgs.routing import OrgTree
+
+    tree = OrgTree.load(session)
+    cur.execute("SELECT DISTINCT org_id, owner_org_id FROM cases")
+    rows = []
+    for org_id, owner_id in cur.fetchall():
+        level1, level2 = targets(tree, SimpleNamespace(org_id=org_id, owner_org_id=owner_id))
+        rows.append((org_id, owner_id, level1, level2))
     return rows
 
 
@@ -296,6 +316,15 @@ def add_clocks(info: dict[str, Any], newly: int = NEWLY_OVERDUE) -> dict[str, An
             with cur.copy("COPY bench_sched FROM STDIN") as copy:
                 for row in sched:
                     copy.write_row(row)
+            esc_targets = _escalation_targets(session, cur)
+            session.rollback()
+            cur.execute(
+                "CREATE TEMP TABLE bench_esc_target (org_id int, owner_id int, level1 int, level2 int, "
+                "PRIMARY KEY (org_id, owner_id))"
+            )
+            with cur.copy("COPY bench_esc_target FROM STDIN") as copy:
+                for row in esc_targets:
+                    copy.write_row(row)
             cur.execute(SPEC_SQL, params)
             cur.execute(CHOSEN_SQL, params)
             cur.execute(
@@ -308,7 +337,10 @@ def add_clocks(info: dict[str, Any], newly: int = NEWLY_OVERDUE) -> dict[str, An
                 )
             for statement in _statements(EXTEND_SQL):
                 cur.execute(statement, params)
-            cur.execute("ANALYZE bench_sched; ANALYZE bench_clock_spec; ANALYZE bench_due_on_d")
+            cur.execute(
+                "ANALYZE bench_sched; ANALYZE bench_clock_spec; ANALYZE bench_due_on_d; "
+                "ANALYZE bench_esc_target"
+            )
             timings["schedules and clock specs"] = time.perf_counter() - t
 
             t = time.perf_counter()
@@ -375,7 +407,7 @@ def add_clocks(info: dict[str, Any], newly: int = NEWLY_OVERDUE) -> dict[str, An
             due_soon, overdue, level1, level2 = cur.fetchone()
             cur.execute("SELECT kind, met_at IS NULL, count(*) FROM case_clocks GROUP BY 1, 2 ORDER BY 1, 2")
             by_kind = {f"{k} {'running' if running else 'stopped'}": n for k, running, n in cur.fetchall()}
-            cur.execute("DROP TABLE bench_sched, bench_clock_spec, bench_due_on_d")
+            cur.execute("DROP TABLE bench_sched, bench_clock_spec, bench_due_on_d, bench_esc_target")
 
             clocks_info = {
                 "version": CLOCKS_VERSION,

@@ -10,27 +10,39 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 BENCH_DIR = Path(__file__).resolve().parent
 DATA_DIR = BENCH_DIR / ".data"  # generated development secrets (stable between generate and runs)
 
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-DB_NAME = "bench"
-DATABASE_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{DB_NAME}"
+# The bench database: `BENCH_DATABASE_URL` (a SQLAlchemy URL; the database name must contain
+# "bench", since `--reset` drops it), else `bench` on the local server. Deliberately not
+# DATABASE_URL: a shell may export that for the app or the tests, and the generator drops and
+# re-creates whatever it points at.
+DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench"
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL
+_url = urlsplit(DATABASE_URL)
+DB_NAME = _url.path.lstrip("/")
+# The maintenance database on the same server (CREATE / DROP DATABASE, the marker).
+PG_ADMIN_URL = urlunsplit(("postgresql", _url.netloc, "/postgres", "", ""))
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
 # Written as a COMMENT ON DATABASE once a data set is complete: what it holds, so a second
 # `generate()` with the same arguments reuses it instead of building it again.
 MARKER_PREFIX = "supervise-bench "
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3  # 3: discipline bodies own cases (issue 11)
 
 FAST_PASSWORD_HASH = "pbkdf2:sha256:1000"  # noqa: S105 - a hashing method, not a password
 
 
+def _guard() -> None:
+    if DB_NAME == "test" or "bench" not in DB_NAME:  # pragma: no cover - a guard
+        raise RuntimeError(f"the bench uses a database named *bench*, never {DB_NAME!r}")
+
+
 def configure_env() -> None:
     """Point the app at the bench database and Redis db 15 (call before importing `supervise`)."""
-    if DB_NAME == "test":  # pragma: no cover - a guard against an edit gone wrong
-        raise RuntimeError("the bench must never use the test database")
+    _guard()
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     os.environ["DATABASE_URL"] = DATABASE_URL
     os.environ["REDIS_URL"] = REDIS_URL
@@ -87,6 +99,7 @@ def recreate_database() -> None:
     """Drop (ending any session still on it) and create the bench database."""
     from psycopg import sql
 
+    _guard()
     with admin_connection() as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB_NAME)))

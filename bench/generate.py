@@ -55,6 +55,28 @@ KIND_SHARE = {"commission": 0.03, "department": 0.12, "township": 0.25, "village
 SKEW = 0.8
 BUCKETS = 100_000  # org lookup table resolution: a case picks bucket floor(u * BUCKETS)
 
+# Who owns and who holds a case (DESIGN.md §2a). The owner is the routed discipline body
+# (`OrgTree.owner_for` on the point's org: a township's 纪委 for the township and its villages, the
+# county for departments, the 派驻组 for STATIONED_DEPARTMENTS, one body up for complaints about a
+# unit's head). A case sits with its owner, except the service complaints about a unit that the
+# owner transferred to that unit (转办): UNIT_SHARE of those past acceptance; while they are being
+# handled (AT_UNIT) they sit at the unit, afterwards the unit is kept on the case (its history).
+UNIT_SHARE = 0.6
+AT_UNIT = ("assigned", "processing")
+VIA_UNIT = ("assigned", "processing", "feedback_pending_review", "responded", "closed", "reopened")
+UNIT_UNASSIGNED_SHARE = 0.3  # of the unit's `assigned` cases: its leader has not picked a handler yet
+# 定性 at acceptance: the category's default kind; for a category without one, this share of
+# 检举控告 (accusation), the rest service. Received, rejected and merged cases have none (the app
+# sets it at acceptance; rejection and merging happen before).
+ACCUSATION_SHARE_NO_DEFAULT = 0.3
+STATIONED_DEPARTMENTS = range(26, 31)  # bench-dept-26…30 answer to the 派驻组 demo-county-group-1
+DISPOSALS = ["talk_inquiry", "preliminary_check", "shelved", "concluded"]
+DISPOSAL_NOTE = "经初步核实，反映问题线索不具体，予以了结，并向反映人说明。"
+REJECT_REASONS = ["out_of_scope", "no_facts", "already_handled", "duplicate", "other"]
+# Of the rejected cases, this share was rejected in the last 3–18 days (the supervisors'
+# 不予受理复核 tab); the others, like every closed case, over the last two years.
+RECENT_REJECTED_SHARE = 0.05
+
 DEPARTMENTS = [
     "发改局", "教育局", "科技局", "工信局", "公安局", "司法局", "财政局", "自然资源局", "生态环境局",
     "住建局", "交通运输局", "水利局", "农业农村局", "商务局", "文旅局", "卫健局", "退役军人事务局",
@@ -109,7 +131,10 @@ def _status_thresholds() -> list[tuple[str, float]]:
 
 
 def _build_orgs(session) -> dict[str, list]:
-    """Add departments, townships and villages under the demo county; return orgs by kind, in weight order."""
+    """Add departments, townships (each with its 纪委) and villages under the demo county; return
+    the orgs cases are about (the county and the units) by kind, in weight order."""
+    import re
+
     from sqlalchemy import select
 
     from supervise.intake.models import Point
@@ -117,24 +142,38 @@ def _build_orgs(session) -> dict[str, list]:
     from supervise.orgs.services import create_org, get_org_by_code
 
     county = get_org_by_code(session, "demo-county")
+    group = get_org_by_code(session, "demo-county-group-1")
     for i, name in enumerate(DEPARTMENTS, 1):
-        create_org(session, f"bench-dept-{i:02d}", f"示范县{name}", OrgKind.DEPARTMENT, county)
+        dept = create_org(session, f"bench-dept-{i:02d}", f"示范县{name}", OrgKind.DEPARTMENT, county)
+        if i in STATIONED_DEPARTMENTS:
+            dept.supervising_body = group
     for t, town_name in enumerate(TOWNSHIPS, 1):
         town = create_org(session, f"bench-town-{t:02d}", town_name, OrgKind.TOWNSHIP, county)
+        create_org(session, f"{town.code}-jw", f"{town_name}纪委", OrgKind.DISCIPLINE_OFFICE, town)
         for v in range(1, VILLAGES_PER_TOWNSHIP + 1):
             name = VILLAGES[(v - 1) % len(VILLAGES)]
             create_org(session, f"bench-town-{t:02d}-village-{v:02d}", name, OrgKind.VILLAGE, town)
     session.flush()
 
-    orgs = list(session.scalars(select(Org).order_by(Org.id)))
+    # QR points where citizens are: the county's 信访室 (the demo's) and every unit; none at the
+    # townships' 纪委 or the 派驻组 (as in the demo).
+    orgs = [o for o in session.scalars(select(Org).order_by(Org.id)) if o.kind in KIND_SHARE]
     have_point = set(session.scalars(select(Point.org_id)))
     for org in orgs:
         if org.id not in have_point:
             session.add(Point(org=org, name=f"{org.name}监督点"))
     session.flush()
 
-    def weight_order(org: Org) -> tuple[int, str]:
-        # bench orgs first (bench-town-01 is the busiest township), the demo's after them
+    village = re.compile(r"bench-town-(\d+)-village-(\d+)$")
+
+    def weight_order(org: Org) -> tuple:
+        # bench orgs first (bench-town-01 is the busiest township), the demo's after them. Villages
+        # interleave across townships (every township's village 01, then every village 02, …):
+        # town-major order would put the 15 heaviest villages in one township, whose 纪委 would then
+        # own 27 % of the county's complaints.
+        m = village.match(org.code)
+        if m:
+            return (0, f"{int(m.group(2)):03d}-{int(m.group(1)):03d}")
         return (0 if org.code.startswith("bench-") else 1, org.code)
 
     by_kind: dict[str, list] = {kind: [] for kind in KIND_SHARE}
@@ -143,47 +182,68 @@ def _build_orgs(session) -> dict[str, list]:
     return by_kind
 
 
-def _build_users(session, by_kind: dict[str, list]) -> int:
-    """Intake, handler and supervisor per department and township; intake and handler per village."""
+def _build_users(session) -> int:
+    """Accounts as the demo has them (DESIGN.md §2a): each township's 纪委 a two-person office
+    (`-intake`: intake + supervisor, `-handler`); each department and township a leader and a
+    handler; each village one account that is both. The demo's own accounts are kept."""
     from sqlalchemy import select
 
+    from supervise.orgs.models import Org
     from supervise.staff.models import User
     from supervise.staff.services import create_user
 
-    roles_for = {
-        "commission": ("intake", "handler", "supervisor"),
-        "department": ("intake", "handler", "supervisor"),
-        "township": ("intake", "handler", "supervisor"),
-        "village": ("intake", "handler"),
+    accounts_for = {
+        "discipline_office": (("intake", "intake,supervisor"), ("handler", "handler")),
+        "department": (("leader", "leader"), ("handler", "handler")),
+        "township": (("leader", "leader"), ("handler", "handler")),
+        "village": (("leader", "leader,handler"),),
     }
-    existing = set(session.execute(select(User.org_id, User.role)).all())
+    existing = set(session.scalars(select(User.username)))
     made = 0
-    for kind, orgs in by_kind.items():
-        for org in orgs:
-            for role in roles_for[kind]:
-                if (org.id, role) in existing:
-                    continue
-                create_user(
-                    session, username=f"{org.code}-{role}", org=org, role=role, password=BENCH_PASSWORD
-                )
-                made += 1
+    for org in session.scalars(select(Org).where(Org.code.startswith("bench-")).order_by(Org.id)):
+        for suffix, roles in accounts_for.get(org.kind, ()):
+            username = f"{org.code}-{suffix}"
+            if username in existing:
+                continue
+            create_user(session, username=username, org=org, role=roles, password=BENCH_PASSWORD)
+            made += 1
     session.flush()
     return made
 
 
-def _org_buckets(session, by_kind: dict[str, list]) -> list[tuple[int, int, int, int]]:
-    """(bucket, org_id, point_id, handler_id) for BUCKETS buckets, each org getting its weight's share."""
+def _org_buckets(session, by_kind: dict[str, list]) -> list[tuple]:
+    """(bucket, subject org, point, owner, owner when about the head, their handlers, the subject
+    unit's handler, whether the subject is a unit) for BUCKETS buckets, each org getting its
+    weight's share. Routing (`OrgTree.owner_for`) runs once per org, not per case."""
     from sqlalchemy import func, select
 
     from supervise.intake.models import Point
+    from supervise.orgs.routing import OrgTree
     from supervise.staff.models import User
 
     point_of = dict(session.execute(select(Point.org_id, func.min(Point.id)).group_by(Point.org_id)).all())
     handler_of = dict(
         session.execute(
-            select(User.org_id, func.min(User.id)).where(User.role == "handler").group_by(User.org_id)
+            select(User.org_id, func.min(User.id))
+            .where(User.holding("handler"), User.active)
+            .group_by(User.org_id)
         ).all()
     )
+    tree = OrgTree.load(session)
+    routed: dict[int, tuple] = {}
+    for orgs in by_kind.values():
+        for org in orgs:
+            owner = tree.owner_for(org.id, about_leadership=False)
+            owner_head = tree.owner_for(org.id, about_leadership=True)
+            routed[org.id] = (
+                point_of[org.id],
+                owner,
+                owner_head,
+                handler_of[owner],
+                handler_of[owner_head],
+                None if org.is_body else handler_of[org.id],
+                not org.is_body,
+            )
     weights: list[tuple[int, float]] = []
     for kind, orgs in by_kind.items():
         raw = [1 / (i**SKEW) for i in range(1, len(orgs) + 1)]
@@ -199,7 +259,7 @@ def _org_buckets(session, by_kind: dict[str, list]) -> list[tuple[int, int, int,
         while index < len(edges) - 1 and x >= edges[index][0]:
             index += 1
         org_id = edges[index][1]
-        rows.append((b, org_id, point_of[org_id], handler_of[org_id]))
+        rows.append((b, org_id, *routed[org_id]))
     return rows
 
 
@@ -235,6 +295,13 @@ CASE_COLUMNS: dict[str, str] = {
     "status": "q.status",
     "version": "1",
     "org_id": "q.org_id",
+    "owner_org_id": "q.owner_org_id",
+    "subject_org_id": "q.subject_org_id",
+    "unit_org_id": "q.unit_org_id",
+    "kind": "q.kind",
+    "disposal": "q.disposal",
+    "disposal_note": "CASE WHEN q.disposal IS NOT NULL THEN %(disposal_note)s END",
+    "reject_reason": "q.reject_reason",
     "point_id": "CASE WHEN q.u_misc < 0.9 THEN q.point_id END",
     "category_id": "(%(category_ids)s::int[])"
     "[1 + floor(q.u_cat * cardinality(%(category_ids)s::int[]))::int]",
@@ -276,13 +343,15 @@ CASE_COLUMNS: dict[str, str] = {
 #         a reopened case was received 20–50 days before its clock restarted;
 #   responded: answered 0–10 days ago, 2–22 days after receipt (rating window still open);
 #   closed: received 30–730 days ago, answered after 2–24 days (some late), closed on rating or
-#           10 days later; rejected / merged: received 30–730 days ago, closed within 3 days.
+#           10 days later; rejected / merged: received 30–730 days ago (RECENT_REJECTED_SHARE of
+#           the rejected ones 3–18 days ago), closed within 3 days.
 STAGE_SQL = """
 CREATE TEMP TABLE bench_stage AS
 WITH r AS MATERIALIZED (
     SELECT g AS n, random() AS u_status, random() AS u_org, random() AS u_t, random() AS u_t2,
            random() AS u_c, random() AS u_c2, random() AS u_real, random() AS u_cat,
-           random() AS u_text, random() AS u_misc, random() AS u_esc, random() AS u_reply
+           random() AS u_text, random() AS u_misc, random() AS u_esc, random() AS u_reply,
+           random() AS u_unit, random() AS u_kind, random() AS u_assign
     FROM generate_series(1, %(cases)s) AS g
 ), s AS (
     SELECT r.*, {status_case} AS status FROM r
@@ -292,6 +361,8 @@ WITH r AS MATERIALIZED (
             WHEN s.status IN {open} THEN %(now)s - interval '1 day' *
                 CASE WHEN s.u_t2 < %(overdue_share)s THEN 35 + s.u_t * 150 ELSE s.u_t * 20 END
             WHEN s.status = 'responded' THEN %(now)s - interval '1 day' * (s.u_t * 10 + 2 + s.u_t2 * 20)
+            WHEN s.status = 'rejected' AND s.u_c < %(recent_rejected)s  -- still reversible (不予受理复核)
+                THEN %(now)s - interval '1 day' * (3 + s.u_t * 15)
             ELSE %(now)s - interval '1 day' * (30 + s.u_t * (%(history_days)s - 30))
         END AS clock_start
     FROM s
@@ -317,26 +388,54 @@ WITH r AS MATERIALIZED (
             WHEN u.status = 'reopened' THEN 'unsatisfied'
         END AS rating
     FROM u
+), w AS (  -- routing (per org, precomputed) and the 定性
+    SELECT v.*, b.subject_org_id, b.point_id, b.unit_handler_id, b.is_unit,
+           CASE WHEN v.u_misc > 0.99 THEN b.owner_head_id ELSE b.owner_id END AS owner_id,
+           CASE WHEN v.u_misc > 0.99 THEN b.owner_head_handler_id ELSE b.owner_handler_id END
+               AS owner_handler_id,
+           CASE WHEN v.status NOT IN ('received', 'rejected', 'merged') THEN coalesce(
+               (%(category_kinds)s::text[])[1 + floor(v.u_cat * cardinality(%(category_ids)s::int[]))::int],
+               CASE WHEN v.u_kind < %(accusation_share)s THEN 'accusation' ELSE 'service' END)
+           END AS kind
+    FROM v
+    JOIN bench_org_bucket b ON b.bucket = floor(v.u_org * %(buckets)s)::int
+), y AS (  -- transferred to the subject unit (转办): service complaints only
+    SELECT w.*, w.is_unit AND w.kind = 'service' AND w.status IN {via_unit}
+                AND w.u_unit < %(unit_share)s AS via_unit
+    FROM w
 )
-SELECT v.n, v.status, v.u_cat, v.u_misc, v.u_real < %(real_share)s AS real_name,
-       (v.status IN {open} OR v.status = 'responded') AND v.u_reply < %(replied_share)s AS replied,
-       v.received_at, v.clock_start, v.responded_at, v.closed_at, v.rating,
-       CASE WHEN v.status = 'closed' AND v.rating IS NOT NULL THEN v.closed_at
-            WHEN v.status = 'reopened' THEN v.clock_start END AS rated_at,
-       (v.received_at + interval '8 hours')::date AS received_day,   -- Asia/Shanghai has no DST
-       extract(year FROM v.received_at + interval '8 hours')::int AS yr,
-       b.org_id, b.point_id,
-       CASE WHEN v.status IN {assigned} THEN b.handler_id END AS assignee_id,
+SELECT y.n, y.status, y.u_cat, y.u_misc, y.u_real < %(real_share)s AS real_name,
+       (y.status IN {open} OR y.status = 'responded') AND y.u_reply < %(replied_share)s AS replied,
+       y.received_at, y.clock_start, y.responded_at, y.closed_at, y.rating,
+       CASE WHEN y.status = 'closed' AND y.rating IS NOT NULL THEN y.closed_at
+            WHEN y.status = 'reopened' THEN y.clock_start END AS rated_at,
+       (y.received_at + interval '8 hours')::date AS received_day,   -- Asia/Shanghai has no DST
+       extract(year FROM y.received_at + interval '8 hours')::int AS yr,
+       CASE WHEN y.via_unit AND y.status IN {at_unit} THEN y.subject_org_id ELSE y.owner_id END AS org_id,
+       y.owner_id AS owner_org_id, y.subject_org_id, y.point_id, y.kind,
+       CASE WHEN y.via_unit THEN y.subject_org_id END AS unit_org_id,
+       CASE WHEN y.status IN {assigned} THEN
+           CASE WHEN NOT y.via_unit THEN y.owner_handler_id
+                WHEN y.status = 'assigned' AND y.u_assign < %(unit_unassigned)s THEN NULL
+                ELSE y.unit_handler_id END
+       END AS assignee_id,
+       CASE WHEN y.kind = 'accusation'
+                 AND y.status IN ('feedback_pending_review', 'responded', 'closed', 'reopened')
+            THEN (%(disposals)s::text[])[1 + floor(y.u_assign * cardinality(%(disposals)s::text[]))::int]
+       END AS disposal,
+       CASE WHEN y.status = 'rejected'
+            THEN (%(reject_reasons)s::text[])
+                 [1 + floor(y.u_assign * cardinality(%(reject_reasons)s::text[]))::int]
+       END AS reject_reason,
        d.response_due_at, d.provisional AS due_provisional,
-       CASE WHEN v.status = 'received' THEN d.stage_due_at END AS stage_due_at,
-       CASE WHEN v.status IN {open} AND d.response_due_at < %(now)s
-            THEN CASE WHEN v.u_esc < 0.2 THEN 2 WHEN v.u_esc < 0.6 THEN 1 ELSE 0 END
+       CASE WHEN y.status = 'received' THEN d.stage_due_at END AS stage_due_at,
+       CASE WHEN y.status IN {open} AND d.response_due_at < %(now)s
+            THEN CASE WHEN y.u_esc < 0.2 THEN 2 WHEN y.u_esc < 0.6 THEN 1 ELSE 0 END
             ELSE 0 END AS escalation_level,
        x.subject, x.content, x.location, x.search_text
-FROM v
-JOIN bench_org_bucket b ON b.bucket = floor(v.u_org * %(buckets)s)::int
-JOIN bench_due d ON d.day = (v.clock_start + interval '8 hours')::date
-JOIN bench_text x ON x.k = floor(v.u_text * %(texts)s)::int
+FROM y
+JOIN bench_due d ON d.day = (y.clock_start + interval '8 hours')::date
+JOIN bench_text x ON x.k = floor(y.u_text * %(texts)s)::int
 """
 
 INSERT_SQL = """
@@ -367,7 +466,13 @@ def _stage_sql() -> str:
         f"WHEN u_status < {threshold!r} THEN '{status}'" for status, threshold in _status_thresholds()[:-1]
     )
     status_case = f"CASE {whens} ELSE '{STATUS_MIX[-1][0]}' END"
-    return STAGE_SQL.format(status_case=status_case, open=_sql_list(OPEN), assigned=_sql_list(ASSIGNED))
+    return STAGE_SQL.format(
+        status_case=status_case,
+        open=_sql_list(OPEN),
+        assigned=_sql_list(ASSIGNED),
+        via_unit=_sql_list(VIA_UNIT),
+        at_unit=_sql_list(AT_UNIT),
+    )
 
 
 def _secondary_indexes(cur, tables: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -436,7 +541,9 @@ def _load_cases(
     box = IdentityBox(app.config["ENCRYPTION_KEY"])
     names = [box.seal(n) for n in REPORTER_NAMES]
     phones = [box.seal(f"1390000{i:04d}") for i in range(len(REPORTER_NAMES))]
-    category_ids = list(session.scalars(select(Category.id).order_by(Category.id)))
+    categories = list(session.execute(select(Category.id, Category.default_kind).order_by(Category.id)))
+    category_ids = [c.id for c in categories]
+    category_kinds = [c.default_kind for c in categories]
     texts = _texts()
     now_naive = now.astimezone(UTC).replace(tzinfo=None)
     due = _due_rows(
@@ -459,6 +566,14 @@ def _load_cases(
         "buckets": BUCKETS,
         "texts": len(texts),
         "category_ids": category_ids,
+        "category_kinds": category_kinds,
+        "accusation_share": ACCUSATION_SHARE_NO_DEFAULT,
+        "unit_share": UNIT_SHARE,
+        "unit_unassigned": UNIT_UNASSIGNED_SHARE,
+        "disposals": DISPOSALS,
+        "disposal_note": DISPOSAL_NOTE,
+        "reject_reasons": REJECT_REASONS,
+        "recent_rejected": RECENT_REJECTED_SHARE,
         "names": names,
         "phones": phones,
         "feedback": FEEDBACK,
@@ -475,8 +590,9 @@ def _load_cases(
 
         t = time.perf_counter()
         cur.execute(
-            "CREATE TEMP TABLE bench_org_bucket "
-            "(bucket int PRIMARY KEY, org_id int, point_id int, handler_id int)"
+            "CREATE TEMP TABLE bench_org_bucket (bucket int PRIMARY KEY, subject_org_id int, point_id int, "
+            "owner_id int, owner_head_id int, owner_handler_id int, owner_head_handler_id int, "
+            "unit_handler_id int, is_unit bool)"
         )
         with cur.copy("COPY bench_org_bucket FROM STDIN") as copy:
             for row in buckets:
@@ -526,14 +642,16 @@ def _load_cases(
             cur.execute(ddl)
         timings[f"re-create {len(indexes)} secondary indexes"] = time.perf_counter() - t
 
-        cur.execute(
-            """
-            INSERT INTO tracking_counters (year, value)
-            SELECT substr(tracking_no, 3, 4)::int, max(substr(tracking_no, 8)::int)
-            FROM cases WHERE tracking_no LIKE 'MS____-%' GROUP BY 1
-            ON CONFLICT (year) DO UPDATE SET value = greatest(tracking_counters.value, excluded.value)
-            """
-        )
+        cur.execute("SELECT to_regclass('tracking_counters') IS NOT NULL")
+        if cur.fetchone()[0]:  # the per-year counter; gone once tracking numbers are random (issue 12)
+            cur.execute(
+                """
+                INSERT INTO tracking_counters (year, value)
+                SELECT substr(tracking_no, 3, 4)::int, max(substr(tracking_no, 8)::int)
+                FROM cases WHERE tracking_no LIKE 'MS____-%' GROUP BY 1
+                ON CONFLICT (year) DO UPDATE SET value = greatest(tracking_counters.value, excluded.value)
+                """
+            )
         cur.execute("DROP TABLE bench_stage, bench_org_bucket, bench_due, bench_text")
     raw.commit()
 
@@ -589,7 +707,7 @@ def generate(
         db.session.commit()
         load_demo(sample_cases=False)
         by_kind = _build_orgs(db.session)
-        users = _build_users(db.session, by_kind)
+        users = _build_users(db.session)
         buckets = _org_buckets(db.session, by_kind)
         db.session.commit()
         timings["schema, calendar, demo, orgs, staff, points"] = time.perf_counter() - t
@@ -598,15 +716,23 @@ def generate(
         db.session.remove()
 
         org_count = db.session.scalar(select(func.count(Org.id)))
-        busiest = db.session.execute(
+        owners = db.session.execute(
+            select(Org.code, Org.kind, func.count())
+            .select_from(Org)
+            .join(Case, Case.owner_org_id == Org.id)
+            .group_by(Org.code, Org.kind)
+            .order_by(func.count().desc(), Org.code)
+        ).all()
+        office = next(o for o in owners if o.kind == "discipline_office")
+        unit = db.session.execute(
             select(Org.code, func.count())
             .select_from(Org)
-            .join(Case, Case.org_id == Org.id)
-            .where(Org.kind == "township")
+            .join(Case, Case.unit_org_id == Org.id)
             .group_by(Org.code)
-            .order_by(func.count().desc())
+            .order_by(func.count().desc(), Org.code)
             .limit(1)
         ).one()
+        at_units = db.session.scalar(select(func.count()).where(Case.org_id != Case.owner_org_id))
         db.session.remove()
         db.engine.dispose()
 
@@ -616,8 +742,14 @@ def generate(
         "now": now.isoformat(timespec="seconds"),
         "orgs": org_count,
         "users_added": users,
-        "busiest_township": busiest[0],
-        "busiest_township_cases": busiest[1],
+        # the township whose 纪委 owns the most cases, that 纪委, and the unit most cases went to
+        "busiest_township": office.code.removesuffix("-jw"),
+        "busiest_office": office.code,
+        "busiest_office_cases": office[2],
+        "owners": {o.code: o[2] for o in owners[:5]},
+        "busiest_unit": unit[0],
+        "busiest_unit_cases": unit[1],
+        "cases_at_units": at_units,
         "seconds": round(total, 1),
         "timings": {k: round(v, 1) for k, v in timings.items()},
     }
@@ -627,8 +759,9 @@ def generate(
         print(f"  {seconds:8.1f} s  {step}")
     print(
         f"generated {cases:,} cases in {org_count} orgs in {total:.1f} s "
-        f"({math.floor(cases / max(total, 1e-9)):,} cases/s); busiest township {busiest[0]} "
-        f"with {busiest[1]:,} cases"
+        f"({math.floor(cases / max(total, 1e-9)):,} cases/s); busiest township 纪委 {office.code} "
+        f"owns {office[2]:,} cases; {at_units:,} sit at a unit, most transferred to {unit[0]} "
+        f"({unit[1]:,}); top owners {info['owners']}"
     )
     return info
 

@@ -28,7 +28,18 @@ from typing import Any
 
 from bench import common
 
-TABS = ["intake", "dispatch", "in_progress", "review", "due_soon", "overdue", "escalated", "done", "mine"]
+TABS = [
+    "intake",
+    "dispatch",
+    "in_progress",
+    "review",
+    "due_soon",
+    "overdue",
+    "escalated",
+    "rejected",
+    "done",
+    "mine",
+]
 BUDGET_MS = 50.0
 COUNT_TIMES: dict[str, float] = {}  # role → ms for the staff desk's nine tab counts
 QUEUE_SQL = re.compile(r"\b(?:FROM|JOIN) cases\b")  # the statements that read the queue itself
@@ -136,6 +147,22 @@ def code_version() -> str:
     return head + (f" + uncommitted: {', '.join(dirty)}" if dirty else "")
 
 
+def benchmark_users(marker: dict[str, Any]) -> dict[str, str]:
+    """The measured roles (DESIGN.md §2a) → their usernames in the generated county."""
+    office = marker["busiest_office"]
+    return {
+        # every case in the county (no owner condition at all)
+        "county supervisor": "demo-supervisor",
+        # the busiest township's 纪委: one account receives and reviews (its subtree is itself)
+        "township office intake+supervisor": f"{office}-intake",
+        "township office handler": f"{office}-handler",
+        # a small owner: the 派驻组 with its few departments (the planner must not walk the county)
+        "stationed group intake+supervisor": "demo-group-1-intake",
+        # the unit most service complaints were transferred to: its leader's tabs (unit_org_id)
+        "unit leader": f"{marker['busiest_unit']}-leader",
+    }
+
+
 def tab_counts(app, username: str) -> tuple[dict[str, int], float]:
     """Every tab's size for this user, by the staff desk's own `queue_counts` (and how long it took)."""
     from sqlalchemy import select
@@ -184,9 +211,12 @@ def run(args) -> list[Row]:
     marker = common.read_marker() if common.database_exists() else None
     if not marker:
         raise SystemExit("no generated data set in the bench database: run `python -m bench.generate` first")
+    if "busiest_office" not in marker:
+        raise SystemExit("the bench database predates discipline bodies: python -m bench.generate --reset")
     print(
         f"data set: {marker['cases']:,} cases, seed {marker['seed']}, generated {marker['now']}; "
-        f"busiest township {marker['busiest_township']} ({marker['busiest_township_cases']:,} cases)"
+        f"busiest township 纪委 {marker['busiest_office']} (owns {marker['busiest_office_cases']:,} cases); "
+        f"busiest unit {marker['busiest_unit']} ({marker['busiest_unit_cases']:,} transferred to it)"
     )
     from datetime import UTC, datetime
 
@@ -201,21 +231,15 @@ def run(args) -> list[Row]:
     from sqlalchemy import select
     from sqlalchemy import text as text_
 
+    from supervise.cases.queries import queues_for
+    from supervise.cases.workflow import Actor
     from supervise.extensions import db
     from supervise.staff.models import User
     from supervise.staff.services import issue_token
 
-    town = marker["busiest_township"]
-    roles = {
-        "county supervisor": "demo-supervisor",
-        "township supervisor": f"{town}-supervisor",
-        "township intake": f"{town}-intake",
-        "township handler": f"{town}-handler",
-        # the smallest subtree: one quiet department (the planner must not walk the whole county)
-        "department supervisor": "bench-dept-30-supervisor",
-    }
+    roles = benchmark_users(marker)
     wanted_roles = [r for r in roles if not args.roles or any(w in r for w in args.roles)]
-    tabs = args.tabs or TABS
+    tabs_of: dict[str, list[str]] = {}
 
     with app.app_context():
         if args.upgrade:
@@ -239,6 +263,8 @@ def run(args) -> list[Row]:
         for role in wanted_roles:
             user = db.session.scalar(select(User).where(User.username == roles[role]))
             tokens[role] = issue_token(db.session, user)
+            mine = queues_for(Actor.staff(user))  # a unit's staff have no intake, escalated, rejected
+            tabs_of[role] = [t for t in (args.tabs or TABS) if t in mine]
         db.session.commit()
         db.session.remove()
     recorder = SqlRecorder(engine)
@@ -251,7 +277,7 @@ def run(args) -> list[Row]:
         if not args.no_count:
             sizes, took = tab_counts(app, roles[role])
             COUNT_TIMES[role] = took
-        for tab in tabs:
+        for tab in tabs_of[role]:
             base = f"/api/v1/cases?queue={tab}&limit={args.limit}"
             first = measure(client, recorder, base, headers, args.requests, args.warmup, args.max_seconds)
             targets = [("first", 0, base, first)]
@@ -288,7 +314,7 @@ def run(args) -> list[Row]:
                 )
                 rows.append(row)
                 print(
-                    f"  {role:20} {tab:12} {page:5} {d:2}  n={row.n:3}  p50 {row.p50:7.1f}  "
+                    f"  {role:34} {tab:12} {page:5} {d:2}  n={row.n:3}  p50 {row.p50:7.1f}  "
                     f"p95 {row.p95:7.1f}  max {row.max:7.1f} ms  (sql p95 {row.sql_p95:6.1f})"
                     + ("  << SLOW" if row.slow else ""),
                     flush=True,
@@ -305,7 +331,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-seconds", type=float, default=30, help="stop a row after this long (≥ 30 samples); default 30"
     )
-    parser.add_argument("--roles", nargs="*", help="substrings of: county supervisor, township …")
+    parser.add_argument(
+        "--roles",
+        nargs="*",
+        help="substrings of: county, township office, stationed group, unit leader, handler …",
+    )
     parser.add_argument("--tabs", nargs="*", choices=TABS)
     parser.add_argument("--explain", choices=["slowest", "all", "none"], default="slowest")
     parser.add_argument("--no-count", action="store_true", help="skip counting each tab (queue_counts)")

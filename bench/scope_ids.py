@@ -1,19 +1,17 @@
-"""Experiment: a supervisor's subtree as an explicit list of org ids instead of a semi-join.
+"""Experiment, kept for comparison: a supervisor's subtree as a semi-join instead of an id list.
 
-    python -m bench.scope_ids [queue_latency options, e.g. --roles supervisor]
+    python -m bench.scope_ids [queue_latency options, e.g. --roles county township]
 
-Runs `bench.queue_latency` with `supervise.cases.queries.scoped` replaced, for supervisors and
-admins, by: look the subtree's org ids up first (one indexed query on `orgs`), then filter
-`cases.org_id IN (…ids)`; no filter at all when the subtree is the whole tree.
+The app (`supervise.cases.queries.scoped`, since the recommendation in bench/README.md was adopted)
+looks the subtree's org ids up first and filters `cases.owner_org_id IN (…ids)`, with no filter at
+all when the subtree is the whole tree. This runs `bench.queue_latency` with the way it was before:
+`owner_org_id IN (SELECT id FROM orgs WHERE path LIKE …)` for supervisors and admins of a body.
 
-Why: with `org_id IN (SELECT id FROM orgs WHERE path LIKE …)` PostgreSQL can only guess the
-subtree's share of cases from its share of *orgs* (16 of 359 orgs → 5 %), while the busiest
-township's subtree holds 27 % of the cases. Believing the subtree small, it reads every one of the
-subtree's cases of a (tab, priority) through `ix_cases_org_bucket_queue` and sorts them (54 000
-rows, ~20 ms at 1M cases, growing with the data) instead of walking `ix_cases_bucket_queue` in
-order and stopping after 51. Given the ids, it estimates from `cases.org_id`'s statistics and
-chooses right. The full list costs more than it saves for the root supervisor (359 ids in every
-branch), hence no filter for the whole tree.
+Why the ids won: behind the semi-join PostgreSQL can only guess the subtree's share of cases from
+its share of *orgs*, and may read and sort a whole subtree's cases instead of walking an index in
+order and stopping after 51; given the ids, it estimates from `cases.owner_org_id`'s statistics.
+(With discipline bodies owning cases, a township's 纪委 has no body below it, so its subtree is one
+id; the county supervisor's is the whole tree. The difference now shows mostly for the county.)
 """
 
 from __future__ import annotations
@@ -22,25 +20,19 @@ import sys
 
 
 def install() -> None:
-    from sqlalchemy import func, select
+    from sqlalchemy import select
 
     from supervise.cases import queries
     from supervise.cases.models import Case
-    from supervise.extensions import db
     from supervise.orgs.models import Org
-    from supervise.staff.models import Role
 
     original = queries.scoped
 
-    def scoped(stmt, actor):
-        if actor.role not in (Role.SUPERVISOR, Role.ADMIN):
-            return original(stmt, actor)
-        ids = list(
-            db.session.scalars(select(Org.id).where(Org.path.startswith(actor.org_path, autoescape=True)))
-        )
-        if len(ids) == db.session.scalar(select(func.count(Org.id))):
-            return stmt  # the whole tree: nothing to filter
-        return stmt.where(Case.org_id.in_(ids))
+    def scoped(session, stmt, actor, ids=None):
+        if not (actor.at_body and actor.oversees_subtree):
+            return original(session, stmt, actor, ids)
+        subtree = select(Org.id).where(Org.path.startswith(actor.org_path, autoescape=True))
+        return stmt.where(Case.owner_org_id.in_(subtree))
 
     queries.scoped = scoped
 
@@ -52,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     install()
     args = sys.argv[1:] if argv is None else argv
     if "--label" not in args:
-        args = [*args, "--label", "subtree as an id list"]
+        args = [*args, "--label", "subtree as a semi-join (before)"]
     return queue_latency.main(args)
 
 

@@ -307,11 +307,13 @@ CHECK_SQL = {
 OVERDUE_CLOCKS_SQL = (
     f"SELECT count(*), min(due_at) FROM case_clocks k WHERE {RUNNING_AT_END} AND k.due_at < %(end)s"  # noqa: S608
 )
-SUBTREE_RECEIVED_SQL = (
-    "SELECT count(*) FROM cases c JOIN orgs o ON o.id = c.org_id "
-    "WHERE o.path LIKE (SELECT path FROM orgs WHERE code = %(code)s) || '%%' "
-    "AND c.received_at >= %(start)s AND c.received_at < %(end)s"
+# A township's 纪委 has no body below it: its row's total is what it owns (DESIGN.md §2a: the
+# report counts cases for their owning body, wherever they sit).
+OFFICE_RECEIVED_SQL = (
+    "SELECT count(*) FROM cases c JOIN orgs o ON o.id = c.owner_org_id "
+    "WHERE o.code = %(code)s AND c.received_at >= %(start)s AND c.received_at < %(end)s"
 )
+BODIES_SQL = "SELECT count(*) FROM orgs WHERE kind IN ('commission', 'discipline_office', 'stationed_group')"
 
 
 def _naive(moment: datetime) -> datetime:
@@ -356,13 +358,18 @@ def _checks(engine, week, clocks, data: dict[str, Any], marker: dict[str, Any]) 
             out.append(
                 (f"roll-up: sum of every org's own {name} = the root's total", value, root["total"][name])
             )
-        town = marker.get("busiest_township", "bench-town-01")
-        row = next((o for o in data["orgs"] if o["code"] == town), None)
-        if row is not None:
-            cur.execute(SUBTREE_RECEIVED_SQL, {**params, "code": town})
-            out.append(
-                (f"subtree {town}: received (path prefix)", row["total"]["received"], cur.fetchone()[0])
+        cur.execute(BODIES_SQL)
+        out.append(("rows: one per discipline body", len(data["orgs"]), cur.fetchone()[0]))
+        office = marker.get("busiest_office", "bench-town-01-jw")
+        row = next((o for o in data["orgs"] if o["code"] == office), None)
+        cur.execute(OFFICE_RECEIVED_SQL, {**params, "code": office})
+        out.append(
+            (
+                f"body {office}: received (owner_org_id)",
+                None if row is None else row["total"]["received"],
+                cur.fetchone()[0],
             )
+        )
         last = root["trend"][-1]
         out.append(("trend: last point's week", last["week"], week.label))
         out.append(

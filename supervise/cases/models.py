@@ -74,6 +74,9 @@ OVERDUE_SQL = "is_open AND overdue"
 DUE_SOON_SQL = "is_open AND due_soon AND NOT overdue"
 
 
+REJECTED_ONLY = {"postgresql_where": text("status = 'rejected'"), "sqlite_where": text("status = 'rejected'")}
+
+
 def _partial_queue_indexes(name: str, where: str) -> tuple[Index, Index]:
     """A small index per flagged tab, for any scope: (priority, due, id) and the same per owner."""
     condition = {"postgresql_where": text(where), "sqlite_where": text(where)}
@@ -107,6 +110,9 @@ class Case(db.Model):
         Index("ix_cases_owner_open_queue", "owner_org_id", "is_open", "priority", "response_due_at", "id"),
         # A unit's queue: what was transferred to it (few rows per unit).
         Index("ix_cases_unit_queue", "unit_org_id", "bucket", "response_due_at", "id"),
+        # 不予受理复核: the last weeks' rejections, a few rows of a long history, found by date.
+        Index("ix_cases_rejected_recent", "closed_at", **REJECTED_ONLY),
+        Index("ix_cases_owner_rejected_recent", "owner_org_id", "closed_at", **REJECTED_ONLY),
         Index("ix_cases_assignee_queue", "assignee_id", "is_open", "priority", "response_due_at", "id"),
         # 督办件, 已超期, 即将超期 are few: small partial indexes serve those tabs for any scope.
         *_partial_queue_indexes("escalated", ESCALATED_SQL),

@@ -98,7 +98,12 @@ def _queue_condition(stmt: Select, queue: str | None, actor: Actor, clocks: Cloc
     # priority's rows come straight out of an index in (due, id) order.
     if not actor.at_body and queue == "dispatch":
         # A unit's 待交办: transferred to it, its leader has not picked a handler yet.
-        return stmt.where(Case.org_id == actor.org_id, Case.status == S.ASSIGNED, Case.assignee_id.is_(None))
+        return stmt.where(
+            Case.bucket == "in_progress",  # the unit queue index's prefix
+            Case.org_id == actor.org_id,
+            Case.status == S.ASSIGNED,
+            Case.assignee_id.is_(None),
+        )
     if queue in STATUS_QUEUES:
         return stmt.where(Case.bucket == queue)
     if queue == "rejected":
