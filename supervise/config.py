@@ -6,11 +6,15 @@ tests and commands can pass their own values.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
+import math
 import os
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import click
 from cryptography.fernet import Fernet
@@ -37,6 +41,10 @@ def data_dir(env: dict[str, str] | None = None) -> Path:
 
 def embedded_redis_url(directory: Path) -> str:
     return f"unix://{directory / 'redis.sock'}?db=0"
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    return default if value in (None, "") else value.strip().lower() in ("1", "true", "yes", "on")
 
 
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -92,6 +100,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,
+        # Strict-Transport-Security on every response (supervise/security.py): on in production,
+        # off in development over http unless HSTS=true.
+        "HSTS": _flag(env.get("HSTS"), default=production),
         "SESSION_COOKIE_NAME": "supervise_session",
         "REMEMBER_COOKIE_DURATION": 0,
         # JSON API / OpenAPI (flask-smorest)
@@ -119,6 +130,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "S3_SECRET_ACCESS_KEY": env.get("S3_SECRET_ACCESS_KEY", ""),
         "S3_REGION": env.get("S3_REGION", ""),
         "S3_PREFIX": env.get("S3_PREFIX", ""),
+        # Decoding photos is a submission's costliest step (supervise/intake/uploads.py): at most
+        # this many at once per process; a request that waits longer than the seconds below for
+        # a slot is refused (503 "busy") instead of piling up behind it.
+        "UPLOAD_DECODE_CONCURRENCY": env.get("UPLOAD_DECODE_CONCURRENCY", "2"),
+        "UPLOAD_DECODE_WAIT_SECONDS": env.get("UPLOAD_DECODE_WAIT_SECONDS", "5"),
         # SMS: "log" (development: a masked line in the log). A real gateway is a class with
         # send(phone, text), added to notify/channels.py SMS_GATEWAYS.
         "SMS_GATEWAY": env.get("SMS_GATEWAY", "log"),
@@ -178,9 +194,115 @@ def validate_config(config: dict[str, Any]) -> None:
             Fernet(config["ENCRYPTION_KEY"])
         except (ValueError, TypeError):
             missing.append("SUPERVISE_ENCRYPTION_KEY is not a valid Fernet key (32 url-safe base64 bytes)")
+    missing.extend(_upload_limit_problems(config))
+    if production:
+        missing.extend(_weak_secret_problems(config))
     if production and config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         missing.append("DATABASE_URL is not set to PostgreSQL: SQLite is for development only")
     if production and config.get("REDIS_EMBEDDED"):
         missing.append("REDIS_URL is not set: required in production (the embedded Redis is for development)")
     if missing:
         raise ConfigError(missing)
+
+
+# -- secrets that must not start production -------------------------------------------------------
+#
+# A placeholder (CHANGE-ME…, changeme, …example…, as in .env.example) is refused wherever a secret
+# is set. The secrets this deployment makes itself (SECRET_KEY signs sessions, photo links and the
+# access-code HMAC; METRICS_TOKEN) must also hold ≥ 256 bits (32 bytes) of entropy, estimated as
+# length × log2(alphabet): `openssl rand -hex 32` (64 hex digits) gives exactly 256. Secrets issued
+# by someone else (SMTP and S3 passwords, the database password) are only checked for placeholders:
+# their length is not ours to choose (an Aliyun AccessKey secret has 30 characters).
+PLACEHOLDER_WORDS = ("changeme", "example", "placeholder")
+SECRET_MIN_BITS = 256
+SECRET_MIN_DISTINCT = 10  # "aaaa…" or "abab…" is long but not random
+_ALPHABETS = (
+    (frozenset("0123456789abcdef"), 16),
+    (frozenset("0123456789ABCDEF"), 16),
+)
+_HOW_TO_MAKE = "generate one with `openssl rand -hex 32`"
+
+
+def is_placeholder(value: str) -> bool:
+    folded = "".join(c for c in value.lower() if c.isalpha())
+    return any(word in folded for word in PLACEHOLDER_WORDS)
+
+
+def entropy_bits(value: str) -> float:
+    """An upper estimate of a string's entropy: its length × log2 of the alphabet its characters
+    come from (hex 16; else lower 26 + upper 26 + digits 10 + other 33, as present)."""
+    chars = set(value)
+    if not chars:
+        return 0.0
+    alphabet = next((size for charset, size in _ALPHABETS if chars <= charset), 0)
+    if not alphabet:
+        alphabet = (
+            26 * any(c.islower() for c in chars)
+            + 26 * any(c.isupper() for c in chars)
+            + 10 * any(c.isdigit() for c in chars)
+            + 33 * any(not c.isalnum() for c in chars)
+        )
+    return len(value) * math.log2(max(alphabet, 2))
+
+
+def _weak_secret_problems(config: dict[str, Any]) -> list[str]:
+    """One line per placeholder or weak secret; the secret itself is never printed."""
+    problems = []
+    for name, key in (("SECRET_KEY", "SECRET_KEY"), ("METRICS_TOKEN", "METRICS_TOKEN")):
+        value = str(config.get(key) or "")
+        if not value:
+            continue  # SECRET_KEY missing is its own line; METRICS_TOKEN is optional
+        if is_placeholder(value):
+            problems.append(f"{name} is a placeholder (like .env.example's CHANGE-ME): {_HOW_TO_MAKE}")
+        elif len(set(value)) < SECRET_MIN_DISTINCT:
+            problems.append(
+                f"{name} is too weak: {len(value)} characters but only {len(set(value))} different ones; "
+                f"{SECRET_MIN_BITS} bits (32 random bytes) needed: {_HOW_TO_MAKE}"
+            )
+        elif entropy_bits(value) < SECRET_MIN_BITS:
+            problems.append(
+                f"{name} is too weak: {len(value)} characters, at most {int(entropy_bits(value))} bits of "
+                f"entropy; {SECRET_MIN_BITS} bits (32 random bytes) needed: {_HOW_TO_MAKE}"
+            )
+    key = str(config.get("ENCRYPTION_KEY") or "")
+    if key and is_placeholder(key):
+        problems.append("SUPERVISE_ENCRYPTION_KEY is a placeholder (like .env.example's CHANGE-ME)")
+    elif key:
+        try:
+            raw = base64.urlsafe_b64decode(key)
+        except (ValueError, binascii.Error):
+            raw = b""  # not a Fernet key at all: validate_config says so
+        if len(raw) == 32 and len(set(raw)) < 16:  # 32 random bytes have ~30 distinct values
+            problems.append(
+                "SUPERVISE_ENCRYPTION_KEY is not random (too few distinct bytes): generate one with "
+                "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`"
+            )
+    for name, key in (("SMTP_PASSWORD", "SMTP_PASSWORD"), ("S3_SECRET_ACCESS_KEY", "S3_SECRET_ACCESS_KEY")):
+        if is_placeholder(str(config.get(key) or "")):
+            problems.append(f"{name} is a placeholder (like .env.example's CHANGE-ME)")
+    for name, key in (("DATABASE_URL", "SQLALCHEMY_DATABASE_URI"), ("REDIS_URL", "REDIS_URL")):
+        password = _url_password(str(config.get(key) or ""))
+        if password and is_placeholder(password):
+            problems.append(f"{name} has a placeholder password (like .env.example's CHANGE-ME)")
+    return problems
+
+
+def _url_password(url: str) -> str:
+    try:
+        return unquote(urlsplit(url).password or "")
+    except ValueError:
+        return ""
+
+
+def _upload_limit_problems(config: dict[str, Any]) -> list[str]:
+    """UPLOAD_DECODE_CONCURRENCY (≥ 1) and UPLOAD_DECODE_WAIT_SECONDS (≥ 0) as numbers, in place."""
+    problems = []
+    for name, kind, low in (("UPLOAD_DECODE_CONCURRENCY", int, 1), ("UPLOAD_DECODE_WAIT_SECONDS", float, 0)):
+        try:
+            value = kind(config.get(name, 2 if kind is int else 5))
+            if value < low:
+                raise ValueError
+            config[name] = value
+        except (TypeError, ValueError):
+            problems.append(f"{name} must be a number ≥ {low}, not {config.get(name)!r}")
+    return problems

@@ -10,6 +10,10 @@ CSP = (
 )
 # Pages that show a case to its citizen: never kept by a shared phone's browser or a proxy.
 NO_STORE_PREFIXES = ("/track", "/api/v1/track", "/s/", "/report", "/files/")
+# Staff pages and every API answer (a case, a revealed name and phone, a new access code, a token):
+# always no-store, whatever the view set; a shared office computer's cache keeps none of them.
+ALWAYS_NO_STORE_PREFIXES = ("/staff/", "/api/")
+HSTS = "max-age=31536000; includeSubDomains"  # a year; the HSTS setting turns it on (production)
 
 
 def install(app: Flask) -> None:
@@ -20,6 +24,9 @@ def install(app: Flask) -> None:
         h.setdefault("Referrer-Policy", "no-referrer")
         h.setdefault("X-Content-Type-Options", "nosniff")
         h.setdefault("X-Frame-Options", "DENY")
-        if request.path.startswith(NO_STORE_PREFIXES) and "Cache-Control" not in h:
+        always = request.path.startswith(ALWAYS_NO_STORE_PREFIXES) or request.path == "/staff"
+        if always or (request.path.startswith(NO_STORE_PREFIXES) and "Cache-Control" not in h):
             h["Cache-Control"] = "no-store"
+        if app.config.get("HSTS"):
+            h.setdefault("Strict-Transport-Security", HSTS)
         return response

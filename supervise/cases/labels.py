@@ -33,6 +33,7 @@ ACTION_LABELS = {
     "extend": N_("延期"),
     "request_extension": N_("申请延期"),
     "note": N_("备注"),
+    "message": N_("留言"),
     "rate": N_("评价"),
     "supplement": N_("补充材料"),
     "auto_close": N_("自动办结"),

@@ -142,7 +142,7 @@ def filtered(session: Session, actor: Actor, clocks: Clocks, now: datetime, f: F
         stmt = stmt.where(Case.category_id.in_(select(Category.id).where(Category.code == f.category)))
     if f.point:
         stmt = stmt.where(Case.point_id.in_(select(Point.id).where(Point.token == f.point)))
-    if f.real_name:
+    if f.real_name and actor.at_body:  # a unit is never told who gave their name (§2a)
         stmt = stmt.where(Case.real_name.is_(True))
     if f.received_from:
         stmt = stmt.where(Case.received_at >= _local_midnight(f.received_from))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, literal, select, tuple_
+from sqlalchemy import Select, false, func, literal, select, tuple_
 from sqlalchemy.orm import Session
 
 from supervise.cases.models import Case
@@ -20,7 +20,6 @@ from supervise.deadlines.calendar import local_date
 from supervise.deadlines.models import CaseClock, Escalation
 from supervise.deadlines.sweep import CLOCK_LABELS
 from supervise.orgs.models import Org
-from supervise.staff.models import Role
 
 
 def _escalations(session: Session, me: Actor, columns, *, open_only: bool) -> Select:
@@ -30,7 +29,9 @@ def _escalations(session: Session, me: Actor, columns, *, open_only: bool) -> Se
     the database. `open_only`: the late clock has not been met yet.
     """
     stmt = select(*columns).select_from(Escalation).join(CaseClock, CaseClock.id == Escalation.clock_id)
-    if me.has(Role.SUPERVISOR, Role.ADMIN):
+    if not me.at_body:
+        return stmt.where(false())  # escalations go to discipline bodies; a unit reads none (§2a)
+    if me.oversees_subtree:
         ids = subtree_ids(session, me)
         if ids is not None:
             stmt = stmt.where(Escalation.org_id.in_(ids))

@@ -1,16 +1,33 @@
-"""Photos from citizens: checked by content, capped, stripped of EXIF/GPS, stored by content hash.
+"""Photos from citizens: checked by content, capped, re-encoded to pixels only, stored by hash.
 
-Every accepted image is decoded and re-encoded by Pillow, so what we store is pixels we produced,
-not bytes the sender chose: metadata (EXIF with GPS, XMP, PNG text chunks) does not survive, and a
+Every accepted image is decoded and re-encoded by Pillow into a fresh image built from the decoded
+pixels alone, so what we store is pixels we produced, not bytes the sender chose: EXIF (with GPS),
+XMP, ICC profiles, the JPEG comment (COM) segment and PNG text chunks do not survive, and a
 polyglot file (a script that is also a valid JPEG header) is neutralised.
+
+Decoding is the expensive part of a submission, so it has a budget (measured in issue 12):
+- a pixel cap read from the header before anything is decoded: a camera (single-scan) JPEG, or
+  MPO, the multi-picture JPEG many phone cameras write (its first picture is kept), up to
+  MAX_JPEG_PIXELS, which covers 48–50 MP phone cameras; progressive JPEG and PNG up to
+  DECODE_PIXELS; WebP, whose decoder needs more memory a pixel, up to half that;
+- a JPEG over DECODE_PIXELS is decoded at 1/2 (1/4, 1/8) scale by libjpeg itself (DCT scaling),
+  so what is decoded and stored is never more than DECODE_PIXELS;
+- at most UPLOAD_DECODE_CONCURRENCY decodes at once per process; a request that cannot get a slot
+  within UPLOAD_DECODE_WAIT_SECONDS is refused (503, "busy") instead of piling up.
 """
 
 from __future__ import annotations
 
 import io
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from flask import current_app
+from PIL import ExifTags, Image, UnidentifiedImageError
 from werkzeug.datastructures import FileStorage
 
 from supervise.errors import InvalidInput
@@ -19,11 +36,46 @@ from supervise.intake.storage import UploadStore
 
 MAX_PHOTOS = 6  # the message below says 6: change both together
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
-# A decompression bomb (a tiny file that decodes to gigapixels) is refused before decoding.
-MAX_PIXELS = 40_000_000
+# The decode budget (issue 12, measured): one decode and re-encode peaks at ≤ ~175 MB (WebP at its
+# cap; JPEG and PNG ≤ 135 MB) and ~1 s of CPU, so the UPLOAD_DECODE_CONCURRENCY (2) decodes a web
+# process may run at once cost it ≤ ~350 MB. A full decode holds the decoded image and the fresh
+# pixels-only copy, 3–4 bytes a pixel each: 4096 × 4096 = 16.8 MP → ≤ 135 MB.
+DECODE_PIXELS = 4096 * 4096
+# Phone cameras write single-scan (baseline) JPEG: 12 MP usually, 48–50 MP (8160 × 6120 = 49.9 MP)
+# on some. libjpeg decodes those at 1/2 scale (≤ 12.5 MP) without holding the whole file's
+# coefficients, so a 50 MP photo costs about what a 12 MP one does.
+MAX_JPEG_PIXELS = 50_000_000
+# A multi-scan (progressive) JPEG makes libjpeg keep every coefficient of the full-size picture
+# (2 bytes × 1.5–3 samples a pixel: 50 MP → 150–300 MB) whatever the output scale, and PNG has no
+# reduced decode: both are capped at the decode budget itself.
+MAX_MULTISCAN_JPEG_PIXELS = DECODE_PIXELS
+MAX_PNG_PIXELS = DECODE_PIXELS
+# Pillow's WebP decoder holds ~16 bytes a pixel (an RGBA canvas and copies of it): half the budget.
+MAX_WEBP_PIXELS = DECODE_PIXELS // 2
 THUMBNAIL_SIZE = (480, 480)
 
-FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "WEBP": ("image/webp", "webp")}
+# Pillow's format → (content type, extension, output format). MPO is stored as a plain JPEG.
+FORMATS = {
+    "JPEG": ("image/jpeg", "jpg", "JPEG"),
+    "MPO": ("image/jpeg", "jpg", "JPEG"),
+    "PNG": ("image/png", "png", "PNG"),
+    "WEBP": ("image/webp", "webp", "WEBP"),
+}
+# Modes each output format is written in; anything else is converted (pixels, not metadata).
+OUTPUT_MODES = {"JPEG": ("L", "RGB"), "PNG": ("1", "L", "LA", "RGB", "RGBA"), "WEBP": ("RGB", "RGBA")}
+_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+# The numbers in this message are the caps above: change them together.
+TOO_LARGE = N_("照片像素过多（JPG 最多 5000 万，渐进式 JPG 和 PNG 最多 1600 万，WebP 最多 800 万）")
+BUSY = N_("服务器正忙于处理其他照片，请稍后再提交")
 
 
 @dataclass(frozen=True)
@@ -35,8 +87,77 @@ class StoredImage:
     height: int
 
 
+class UploadsBusy(InvalidInput):
+    """No decode slot came free in time. A form shows it beside the photos (keeping what was
+    typed); the API answers 503 with code `busy`."""
+
+    status = 503
+    code = "busy"
+
+
 def _reject(message: str) -> InvalidInput:
     return InvalidInput(message, {"photos": [message]})
+
+
+_MARKER_AFTER_SCAN = re.compile(rb"\xff+[^\x00\xd0-\xd7\xff]")
+
+
+def _jpeg_is_multiscan(data: bytes) -> bool:
+    """Whether the first picture of a JPEG has more than one scan (progressive, or baseline with
+    separate scans): then libjpeg buffers the whole picture's coefficients. Reads the markers up
+    to the first scan, then finds the marker that ends it; only EOI means a single scan."""
+    pos = 2  # after SOI
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return True  # not a marker where one must be: let the cap be the strict one
+        marker = data[pos + 1]
+        if marker == 0xFF:
+            pos += 1  # fill byte
+            continue
+        if marker == 0xD8 or 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            pos += 2
+            continue
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if marker == 0xDA:  # start of scan: entropy-coded data follows its header
+            end = _MARKER_AFTER_SCAN.search(data, pos + 2 + length)
+            return end is not None and data[end.end() - 1] != 0xD9
+        pos += 2 + length
+    return True
+
+
+def _pixel_cap(kind: str, image: Image.Image, data: bytes) -> int:
+    if kind == "PNG":
+        return MAX_PNG_PIXELS
+    if kind == "WEBP":
+        return MAX_WEBP_PIXELS
+    if image.info.get("progressive") or _jpeg_is_multiscan(data):
+        return MAX_MULTISCAN_JPEG_PIXELS
+    return MAX_JPEG_PIXELS
+
+
+def _scale_for(width: int, height: int) -> int:
+    """The smallest libjpeg DCT scale (1, 2, 4, 8) that brings a picture within DECODE_PIXELS."""
+    for scale in (1, 2, 4, 8):
+        if -(-width // scale) * -(-height // scale) <= DECODE_PIXELS:
+            return scale
+    return 8
+
+
+def _pixels_only(image: Image.Image, output: str) -> Image.Image:
+    """A fresh image holding `image`'s pixels and nothing else (no info, no EXIF, no profile)."""
+    if image.mode.startswith("I;16"):  # 16-bit grey (PNG): keep the top 8 bits, not a clipped white
+        image = image.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+    mode = image.mode
+    if mode not in OUTPUT_MODES[output] or "transparency" in image.info:
+        # Palette, CMYK, 16-bit…: plain RGB(A) pixels. A transparent colour becomes alpha.
+        alpha = "A" in image.getbands() or "transparency" in image.info
+        mode = "RGBA" if alpha and "RGBA" in OUTPUT_MODES[output] else "RGB"
+        if output == "JPEG" and image.mode == "L":
+            mode = "L"
+        image = image.convert(mode)
+    clean = Image.new(mode, image.size)
+    clean.paste(image)
+    return clean
 
 
 def clean_image(data: bytes) -> tuple[bytes, str, int, int]:
@@ -46,20 +167,29 @@ def clean_image(data: bytes) -> tuple[bytes, str, int, int]:
             kind = probe.format
             if kind not in FORMATS:
                 raise _reject(N_("只能上传 JPG、PNG 或 WebP 格式的照片"))
-            if probe.width * probe.height > MAX_PIXELS:
-                raise _reject(N_("照片尺寸过大"))
+            # The header's size, before a single pixel is decoded.
+            if probe.width * probe.height > _pixel_cap(kind, probe, data):
+                raise _reject(TOO_LARGE)
             probe.verify()  # structure check; the image must be reopened afterwards
+        content_type, _, output = FORMATS[kind]
         with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            image = ImageOps.exif_transpose(image)  # keep the picture upright once EXIF is gone
-            out = io.BytesIO()
-            if kind == "JPEG":
-                image.convert("RGB").save(out, "JPEG", quality=85, optimize=True)
-            elif kind == "PNG":
-                image.save(out, "PNG", optimize=True)
-            else:
-                image.save(out, "WEBP", quality=85)
-            return out.getvalue(), FORMATS[kind][0], image.width, image.height
+            if kind in ("JPEG", "MPO"):
+                scale = _scale_for(image.width, image.height)
+                if scale > 1:
+                    image.draft(image.mode, (image.width // scale, image.height // scale))
+            image.load()  # an MPO's first frame: the picture itself
+            orientation = image.getexif().get(ExifTags.Base.Orientation)
+            pixels = image.transpose(_ORIENTATION[orientation]) if orientation in _ORIENTATION else image
+            clean = _pixels_only(pixels, output)
+        del pixels
+        out = io.BytesIO()
+        if output == "JPEG":
+            clean.save(out, "JPEG", quality=85)
+        elif output == "PNG":
+            clean.save(out, "PNG", compress_level=1)  # level 6: 5× the CPU on a noisy picture
+        else:
+            clean.save(out, "WEBP", quality=85, method=0)  # method 4: 3× the CPU
+        return out.getvalue(), content_type, clean.width, clean.height
     except InvalidInput:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
@@ -90,12 +220,48 @@ def read_photos(files: list[FileStorage]) -> list[bytes]:
     return photos
 
 
+_SLOTS_LOCK = threading.Lock()
+
+
+def decode_slots(app=None) -> threading.BoundedSemaphore:
+    """This process's decode slots (UPLOAD_DECODE_CONCURRENCY of them), one set per app."""
+    app = app or current_app._get_current_object()
+    slots = app.extensions.get("supervise.decode_slots")
+    if slots is None:
+        with _SLOTS_LOCK:
+            slots = app.extensions.setdefault(
+                "supervise.decode_slots", threading.BoundedSemaphore(app.config["UPLOAD_DECODE_CONCURRENCY"])
+            )
+    return slots
+
+
+@contextmanager
+def decode_slot(deadline: float | None = None) -> Iterator[None]:
+    """Hold one decode slot, waiting until `deadline` (time.monotonic()) at most; UploadsBusy if
+    none came free. Without a deadline, waits UPLOAD_DECODE_WAIT_SECONDS."""
+    if deadline is None:
+        deadline = time.monotonic() + current_app.config["UPLOAD_DECODE_WAIT_SECONDS"]
+    slots = decode_slots()
+    if not slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
+        raise UploadsBusy(BUSY, {"photos": [BUSY]})
+    try:
+        yield
+    finally:
+        slots.release()
+
+
 def store_photos(store: UploadStore, photos: list[bytes]) -> list[StoredImage]:
-    stored = []
+    """Clean every photo (one decode slot at a time, all within one bounded wait), then store them:
+    a refused photo or a busy server stores nothing."""
+    deadline = time.monotonic() + current_app.config["UPLOAD_DECODE_WAIT_SECONDS"]
+    cleaned = []
     for raw in photos:
-        data, content_type, width, height = clean_image(raw)
-        stored.append(StoredImage(store.put(data), content_type, len(data), width, height))
-    return stored
+        with decode_slot(deadline):
+            cleaned.append(clean_image(raw))
+    return [
+        StoredImage(store.put(data), content_type, len(data), width, height)
+        for data, content_type, width, height in cleaned
+    ]
 
 
 class ThumbnailChannel:

@@ -32,13 +32,14 @@ from supervise.errors import Conflict, DomainError, InvalidInput, TooManyAttempt
 from supervise.extensions import db
 from supervise.intake.files import signed_url
 from supervise.notify.models import Notification
-from supervise.orgs.models import Org
+from supervise.orgs.models import BODY_KINDS, Org
 from supervise.orgs.routing import OrgTree
 from supervise.staff import audit
 from supervise.staff.auth import (
     attempt_login,
     authenticate,
     end_sessions,
+    is_system_admin,
     remember_device,
     sign_in,
     sign_out,
@@ -393,7 +394,12 @@ def audit_log():
     stmt = select(AuditEntry).order_by(AuditEntry.id.desc())
     me = actor()
     subtree = select(Org.id).where(Org.path.startswith(me.org_path, autoescape=True))
-    if not current_user.has_role(Role.ADMIN):
+    if not me.at_body:
+        # A unit's admin: the unit's own people only, never the 纪委 placed under a township nor
+        # what is recorded about cases (DESIGN.md §2a).
+        units = subtree.where(Org.kind.not_in([k.value for k in BODY_KINDS]))
+        stmt = stmt.where(AuditEntry.user_id.in_(select(User.id).where(User.org_id.in_(units))))
+    elif not is_system_admin(current_user):
         stmt = stmt.where(
             AuditEntry.user_id.in_(select(User.id).where(User.org_id.in_(subtree)))
             | AuditEntry.case_id.in_(select(Case.id).where(Case.owner_org_id.in_(subtree)))

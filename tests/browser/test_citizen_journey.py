@@ -24,13 +24,22 @@ def shot(page, name: str) -> None:
 
 
 def publish_feedback(ref: str, text: str) -> None:
-    """What the staff do, through the service layer: accept, assign, start, draft, approve."""
+    """What the staff of 城关镇纪委 (the body that owns a complaint about 城关镇) do, through the
+    service layer: accept (吃拿卡要: 检举控告), assign, start, answer with a disposal, approve."""
     steps = [
-        ("demo-town-1-intake", {"action": "accept"}),
-        ("demo-town-1-intake", {"action": "assign", "user": "demo-town-1-handler"}),
-        ("demo-town-1-handler", {"action": "start"}),
-        ("demo-town-1-handler", {"action": "feedback", "text": text}),
-        ("demo-town-1-supervisor", {"action": "publish"}),
+        ("demo-town-1-jw-intake", {"action": "accept", "kind": "accusation"}),
+        ("demo-town-1-jw-intake", {"action": "assign", "user": "demo-town-1-jw-handler"}),
+        ("demo-town-1-jw-handler", {"action": "start"}),
+        (
+            "demo-town-1-jw-handler",
+            {
+                "action": "feedback",
+                "text": text,
+                "disposal": "concluded",
+                "disposal_note": "已整改，予以了结",
+            },
+        ),
+        ("demo-town-1-jw-intake", {"action": "publish"}),  # intake+supervisor, not the drafter
     ]
     for username, args in steps:
         actor = staff(username)

@@ -38,8 +38,18 @@ def count(page, queue: str) -> int:
     return int(page.inner_text(f'[data-queue="{queue}"] .count'))
 
 
-def act(page, action: str, fields: dict[str, str] | None = None, select: dict[str, str] | None = None):
+def act(
+    page,
+    action: str,
+    fields: dict[str, str] | None = None,
+    select: dict[str, str] | None = None,
+    button: str | None = None,
+):
+    """Fill and submit the form of `action` (`button`: which one, where an action has several,
+    e.g. 受理 / 受理并交办 / 受理并直接答复)."""
     form = page.locator(f'form[data-action="{action}"]')
+    if button is not None:
+        form = form.filter(has=page.get_by_role("button", name=button, exact=True))
     for name, value in (fields or {}).items():
         form.locator(f'[name="{name}"]').fill(value)
     for name, value in (select or {}).items():
@@ -49,13 +59,19 @@ def act(page, action: str, fields: dict[str, str] | None = None, select: dict[st
 
 
 def test_intake_handler_supervisor_and_the_citizen_sees_it(app, client, demo, live_server, desk):
+    """A 检举控告 (吃拿卡要) about the county: it stays inside the commission and ends with a
+    recorded disposal."""
     submitted = client.post("/api/v1/cases", json=VALID_SUBMISSION).get_json()
     ref, code = submitted["tracking_no"], submitted["access_code"]
 
     intake = desk(live_server, "demo-intake")
     assert count(intake, "intake") == 1 and count(intake, "dispatch") == 0
     intake.click(f"text={ref}")
-    act(intake, "accept")
+    # The category's default kind is preselected; accepting records it.
+    accept_form = intake.locator('form[data-action="accept"]').first
+    assert accept_form.locator('select[name="kind"]').input_value() == "accusation"
+    act(intake, "accept", button="受理")
+    assert intake.inner_text("#kind") == "检举控告"
     act(intake, "assign", select={"user": "demo-handler"})
     intake.goto(f"{live_server}/staff/?queue=intake")
     assert count(intake, "intake") == 0 and count(intake, "in_progress") == 1
@@ -65,8 +81,17 @@ def test_intake_handler_supervisor_and_the_citizen_sees_it(app, client, demo, li
     assert count(handler, "mine") == 1
     handler.click(f"text={ref}")
     act(handler, "start")
-    act(handler, "feedback", fields={"text": "经核查，情况属实，已对当事人批评教育并责令整改。"})
+    act(
+        handler,
+        "feedback",
+        fields={
+            "text": "经核查，情况属实，已对当事人批评教育并责令整改。",
+            "disposal_note": "已批评教育并整改",
+        },
+        select={"disposal": "concluded"},
+    )
     assert "草稿" in handler.inner_text("main")
+    assert "予以了结" in handler.inner_text("#disposal")
 
     supervisor = desk(live_server, "demo-supervisor")
     assert count(supervisor, "review") == 1
@@ -81,7 +106,68 @@ def test_intake_handler_supervisor_and_the_citizen_sees_it(app, client, demo, li
     assert tracked["feedback"].startswith("经核查") and tracked["status"] == "responded"
     for page in (intake, handler, supervisor):
         assert page.errors == []
-    assert re.match(r"MS\d{4}-\d{6}", ref)
+    assert re.fullmatch(r"MS-[2-9A-HJ-NP-Z]{5}-[2-9A-HJ-NP-Z]{5}", ref)
+
+
+def test_a_service_complaint_goes_to_the_unit_and_its_answer_back_for_review(
+    app, client, demo, live_server, desk
+):
+    """作风效能诉求 about 民政局: the 派驻组 that supervises it accepts and sends it to 民政局; the
+    unit's leader assigns, its handler answers; the 派驻组 reviews and publishes. The unit never
+    sees who complained (screenshots 10–11)."""
+    token = dict(demo["points"])["民政局办事大厅窗口"]
+    submitted = client.post(
+        "/api/v1/cases",
+        json={
+            **VALID_SUBMISSION,
+            "category": "efficiency",
+            "point": token,
+            "name": "李四",
+            "phone": "13900001111",
+        },
+    ).get_json()
+    ref, code = submitted["tracking_no"], submitted["access_code"]
+
+    body = desk(live_server, "demo-group-1-intake")  # intake and reviewer of a two-person office
+    assert count(body, "intake") == 1
+    body.click(f"text={ref}")
+    assert "李*" in body.inner_text("#reporter")
+    assert body.locator('form[data-action="accept"]').first.locator('select[name="kind"]').input_value() == (
+        "service"
+    )
+    act(body, "accept", button="受理")
+    transfer = body.locator('form[data-action="transfer"] select[name="org"] option').first
+    assert transfer.get_attribute("value") == "demo-dept-civil" and "被反映单位" in transfer.inner_text()
+    act(body, "transfer", select={"org": "demo-dept-civil"})
+    assert "示范县民政局" in body.inner_text("#holder")
+
+    leader = desk(live_server, "demo-dept-civil-leader")
+    assert count(leader, "dispatch") == 1  # the leader's desk opens on what waits for a handler
+    leader.click(f"text={ref}")
+    main = leader.inner_text("main")
+    assert "反映人" not in main and "李" not in main and "139" not in main and "实名" not in main
+    shot(leader, "10-unit-leader-case")
+    act(leader, "assign", select={"user": "demo-dept-civil-handler"})
+
+    handler = desk(live_server, "demo-dept-civil-handler")
+    assert count(handler, "mine") == 1
+    handler.click(f"text={ref}")
+    act(handler, "start")
+    act(handler, "feedback", fields={"text": "已联系申请人，临时救助款本周内发放到位。"})
+    assert "反映人" not in handler.inner_text("main")
+
+    body.goto(f"{live_server}/staff/?queue=review")
+    assert count(body, "review") == 1
+    body.click(f"text={ref}")
+    assert "示范县民政局" in body.inner_text(".timeline")
+    shot(body, "11-review-a-units-answer")
+    act(body, "publish")
+    assert "已答复" in body.inner_text("h1")
+
+    tracked = client.post("/api/v1/track", json={"tracking_no": ref, "access_code": code}).get_json()
+    assert tracked["feedback"].startswith("已联系申请人") and tracked["status"] == "responded"
+    for page in (body, leader, handler):
+        assert page.errors == []
 
 
 def test_deadline_chips_and_the_escalation_inbox(app, client, demo, live_server, desk, monkeypatch):

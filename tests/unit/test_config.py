@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 from supervise.config import ConfigError, load_config
 
 PRODUCTION = {
-    "SECRET_KEY": "a-long-random-production-secret",
+    "SECRET_KEY": "9f2c4e7a1b3d5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8",
     "SUPERVISE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
     "DATABASE_URL": "postgresql+psycopg://supervise@db:5432/supervise",
     "REDIS_URL": "redis://redis:6379/0",

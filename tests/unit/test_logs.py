@@ -97,7 +97,7 @@ def test_format_and_level_follow_the_settings_without_stacking_handlers(services
     from supervise.config import load_config
 
     monkeypatch.setenv("SUPERVISE_ENV", "production")
-    monkeypatch.setenv("SECRET_KEY", "k")
+    monkeypatch.setenv("SECRET_KEY", "5d41402abc4b2a76b9719d911017c592a3b6c8e0f1d2c3b4a5968778695a4b3c")
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://u@h/db")
     monkeypatch.setenv("REDIS_URL", "redis://h:6379/0")
     from cryptography.fernet import Fernet

@@ -76,8 +76,11 @@ def test_staff_action_validation(client, auth, demo):
     ref = client.post("/api/v1/cases", json=VALID_SUBMISSION).get_json()["tracking_no"]
     headers = auth("demo-intake")
     assert act(client, headers, ref, "reject", 1).get_json()["error"]["details"] == {
-        "reason": ["此操作需要填写此项"]
+        "reason": ["此操作需要填写此项"],
+        "reason_code": ["此操作需要填写此项"],
     }
+    unlisted = act(client, headers, ref, "reject", 1, reason="不予受理", reason_code="whim")
+    assert unlisted.status_code == 422 and "reason_code" in unlisted.get_json()["error"]["details"]
     assert act(client, headers, ref, "fly", 1).status_code == 422
     assert (
         client.post(

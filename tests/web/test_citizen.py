@@ -75,7 +75,9 @@ def test_submit_through_the_point_form(client, demo):
     tracking_no = re.search(r'id="tracking-no">([^<]+)<', html).group(1)
     code = re.search(r'id="access-code">([^<]+)<', html).group(1)
     case = db.session.scalar(select(Case).where(Case.tracking_no == tracking_no))
-    assert case.point_id == p.id and case.org.code == "demo-town-1"
+    # About 城关镇 (the point's org), received by the discipline body attached to it (§2a).
+    assert case.point_id == p.id and case.subject_org.code == "demo-town-1"
+    assert case.owner.code == case.org.code == "demo-town-1-jw" and case.unit is None
     assert page.headers["Cache-Control"] == "no-store"
     assert "只显示这一次" in html
     tracked = client.post("/track", data={"tracking_no": tracking_no, "access_code": code})
@@ -195,13 +197,18 @@ def test_wrong_access_codes_are_rate_limited(app, client, demo):
     assert (
         client.post("/track", data={"tracking_no": ref, "access_code": "WRONG-CODE-0000"}).status_code == 429
     )
-    # The tracking number is protected from other addresses too, through the API as well.
+    # The tracking number is protected from other addresses too, through the API as well; its
+    # owner's right code still opens it (issue 12: guessing must not lock the owner out).
     other_ip = {"REMOTE_ADDR": "10.9.8.7"}
     blocked = client.post(
-        "/api/v1/track", json={"tracking_no": ref, "access_code": code}, environ_base=other_ip
+        "/api/v1/track", json={"tracking_no": ref, "access_code": "WRONG-CODE-0001"}, environ_base=other_ip
     )
     assert blocked.status_code == 429
     assert blocked.get_json()["error"]["code"] == "too_many_requests"
+    owner = client.post(
+        "/api/v1/track", json={"tracking_no": ref, "access_code": code}, environ_base=other_ip
+    )
+    assert owner.status_code == 200
 
 
 def test_unknown_tracking_numbers_count_like_wrong_codes(app, client, demo):

@@ -20,9 +20,7 @@ from supervise.deadlines.calendar import SHANGHAI, local_date
 from supervise.deadlines.models import CaseClock, Escalation
 from supervise.deadlines.services import run_sweep
 from supervise.extensions import db
-from supervise.orgs.services import get_org_by_code
 from supervise.staff.models import User
-from supervise.staff.services import create_user
 from tests.web.test_staff import login
 
 # A Monday with an official calendar: 10:00 in Shanghai.
@@ -176,7 +174,9 @@ def test_a_finished_case_shows_its_status_not_a_countdown(clock, submit, signed_
     ref = submit()["tracking_no"]
     intake = db.session.scalar(select(User).where(User.username == "demo-intake"))
     case = services.perform_action(
-        ref, Actor.staff(intake), {"action": "reject", "version": 1, "reason": "不属于受理范围"}
+        ref,
+        Actor.staff(intake),
+        {"action": "reject", "version": 1, "reason": "不属于受理范围", "reason_code": "out_of_scope"},
     )
     assert case.status == "rejected"
     row = row_of(signed_in("demo-intake").get("/staff/?queue=done").get_data(as_text=True), ref)
@@ -252,30 +252,27 @@ def point_token(demo, name: str) -> str:
     return dict(demo["points"])[name]
 
 
+def act(ref: str, username: str, **args) -> None:
+    user = db.session.scalar(select(User).where(User.username == username))
+    version = db.session.scalar(select(Case.version).where(Case.tracking_no == ref))
+    services.perform_action(ref, Actor.staff(user), {**args, "version": version})
+
+
 @pytest.fixture
 def town_cases(clock, demo, submit):
-    """A late case at a village of each township, swept two working days after its response due
-    day: the stage clock reached level 2 (township, then county), the response clock level 1."""
-    create_user(
-        db.session,
-        username="town-2-supervisor",
-        org=get_org_by_code(db.session, "demo-town-2"),
-        role="supervisor",
-        password="demo-password",
-    )
-    create_user(
-        db.session,
-        username="village-1-intake",
-        org=get_org_by_code(db.session, "demo-town-1-village-1"),
-        role="intake",
-        password="demo-password",
-    )
-    db.session.commit()
-    town1 = submit(point=point_token(demo, "东关村村务公开栏"))["tracking_no"]
-    town2 = submit(point=point_token(demo, "石门村村委会"))["tracking_no"]
-    clock.now = at_11(calendar().add_working_days(due_day(town1), 2).day)
+    """A service complaint about a village of each township, accepted by the township's 纪委 and
+    sent to the village (转办), then swept two working days after its response due day, still not
+    started there. Late at a unit, each clock goes first to the owner (the township's 纪委, level
+    1), and the village's stage clock, long late, on to the county (level 2)."""
+    refs = {}
+    for name, point_name, town in (("town1", "东关村村务公开栏", 1), ("town2", "石门村村委会", 2)):
+        ref = submit(point=point_token(demo, point_name), category="efficiency")["tracking_no"]
+        act(ref, f"demo-town-{town}-jw-intake", action="accept", kind="service")
+        act(ref, f"demo-town-{town}-jw-intake", action="transfer", org=f"demo-town-{town}-village-1")
+        refs[name] = ref
+    clock.now = at_11(calendar().add_working_days(due_day(refs["town1"]), 2).day)
     run_sweep(clock.now)
-    return {"town1": town1, "town2": town2}
+    return refs
 
 
 def inbox_rows(client, query: str = "") -> list[tuple[str, str]]:
@@ -287,15 +284,16 @@ def inbox_rows(client, query: str = "") -> list[tuple[str, str]]:
 
 def test_inbox_shows_escalations_to_the_supervisors_subtree_only(town_cases, signed_in):
     town1, town2 = town_cases["town1"], town_cases["town2"]
-    # Level 1 of both clocks goes to the township, level 2 of the stage clock to the county.
-    rows = inbox_rows(signed_in("demo-town-1-supervisor"))
+    # Level 1 of both clocks goes to the owner (the township's 纪委), level 2 of the stage clock
+    # to the county.
+    rows = inbox_rows(signed_in("demo-town-1-jw-intake"))
     assert len(rows) == 2 and all(town1 in r and town2 not in r for _, r in rows)
-    assert all("城关镇" in r and "督办·一级" in r for _, r in rows)
+    assert all("城关镇纪委" in r and "督办·一级" in r for _, r in rows)
     assert {label for label in ("答复期限", "受理/转办期限") if any(label in r for _, r in rows)} == {
         "答复期限",
         "受理/转办期限",
     }
-    other = inbox_rows(signed_in("town-2-supervisor"))
+    other = inbox_rows(signed_in("demo-town-2-jw-intake"))
     assert len(other) == 2 and all(town2 in r and town1 not in r for _, r in other)
     county = inbox_rows(signed_in("demo-supervisor"))
     assert len(county) == 6
@@ -304,11 +302,11 @@ def test_inbox_shows_escalations_to_the_supervisors_subtree_only(town_cases, sig
 
 def test_inbox_row_links_the_case_and_says_what_is_late(town_cases, signed_in):
     town1 = town_cases["town1"]
-    rows = inbox_rows(signed_in("demo-town-1-supervisor"))
+    rows = inbox_rows(signed_in("demo-town-1-jw-intake"))
     response_row = next(r for _, r in rows if "答复期限" in r)
     assert f'<a href="/staff/cases/{town1}">{town1}</a>' in response_row
     assert due_day(town1).isoformat() in response_row
-    assert "<td>待受理</td>" in response_row  # the case's current status
+    assert "<td>已交办</td>" in response_row  # the case's current status: sent, not yet started
     assert "未完成" in response_row
 
 
@@ -316,12 +314,15 @@ def test_inbox_toggle_and_nav_count(town_cases, signed_in, clock):
     town1 = town_cases["town1"]
     county = signed_in("demo-supervisor")
     assert nav_count(county.get("/staff/").get_data(as_text=True)) == 6
-    assert nav_count(signed_in("demo-town-1-supervisor").get("/staff/").get_data(as_text=True)) == 2
+    assert nav_count(signed_in("demo-town-1-jw-intake").get("/staff/").get_data(as_text=True)) == 2
     assert nav_count(signed_in("demo-intake").get("/staff/").get_data(as_text=True)) is None
+    assert nav_count(signed_in("demo-town-1-village-1-leader").get("/staff/").get_data(as_text=True)) is None
 
-    # The village accepts the case (late): its stage clock is met, so both of its escalations
-    # are done; the response clock's is not.
-    accept(town1, "village-1-intake")
+    # The village's leader assigns it to themself and starts (late): the unit's stage clock is
+    # met, so both of its escalations are done; the response clock's is not.
+    leader = "demo-town-1-village-1-leader"
+    act(town1, leader, action="assign", user=leader)
+    act(town1, leader, action="start")
     assert nav_count(county.get("/staff/").get_data(as_text=True)) == 4
     open_rows = inbox_rows(county)
     assert len(open_rows) == 4 and all(cls == "overdue" for cls, _ in open_rows)
@@ -353,7 +354,27 @@ def test_inbox_pages_newest_first_by_keyset(app, town_cases, signed_in, clock):
     assert county.get("/staff/escalations?cursor=not-a-cursor").status_code == 422
 
 
+def test_a_units_admin_gets_no_escalations_addressed_to_a_discipline_body(town_cases, signed_in):
+    """The township's 纪委 sits under the township in the org tree; its 督办 is not the township's."""
+    from supervise.orgs.services import get_org_by_code
+    from supervise.staff.services import create_user
+
+    create_user(
+        db.session,
+        username="town-1-admin",
+        org=get_org_by_code(db.session, "demo-town-1"),
+        role="admin",
+        password="demo-password",
+    )
+    db.session.commit()
+    admin = signed_in("town-1-admin")
+    page = admin.get("/staff/escalations")
+    assert page.status_code == 403 or inbox_rows(admin) == []
+    assert nav_count(admin.get("/staff/").get_data(as_text=True)) in (None, 0)
+
+
 def test_inbox_is_for_supervisors_and_admins(town_cases, signed_in):
     assert signed_in("demo-handler").get("/staff/escalations").status_code == 403
     assert signed_in("demo-intake").get("/staff/escalations").status_code == 403
+    assert signed_in("demo-town-1-village-1-leader").get("/staff/escalations").status_code == 403
     assert len(inbox_rows(signed_in("demo-admin"))) == 6

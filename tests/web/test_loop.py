@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 from rq import SimpleWorker, Worker
@@ -34,7 +35,16 @@ def test_full_loop_through_http_with_a_real_worker(app, client, auth, submit):
         (intake, "accept", {}),
         (intake, "assign", {"user": "demo-handler"}),
         (handler, "start", {}),
-        (handler, "feedback", {"text": "经核查，反映属实，已责令当事人退还并作出检讨。"}),
+        (
+            handler,
+            "feedback",
+            {
+                "text": "经核查，反映属实，已责令当事人退还并作出检讨。",
+                # 检举控告 (the category's default kind) ends with a recorded disposal
+                "disposal": "concluded",
+                "disposal_note": "已退还并作出检讨，予以了结",
+            },
+        ),
         (supervisor, "publish", {}),
     ]
     for headers, action, fields in steps:
@@ -69,20 +79,32 @@ def test_full_loop_through_http_with_a_real_worker(app, client, auth, submit):
     detail = client.get(f"/api/v1/cases/{ref}", headers=supervisor).get_json()
     assert detail["status"] == "closed" and detail["rating"] == "satisfied"
 
-    # The outbox rows (received, assigned; SMS to the reporter: accepted, answered) were enqueued
-    # after commit; a real worker delivers them.
+    # The outbox rows (received, assigned, the draft to review, the answer out and its rating to
+    # the handler; SMS to the reporter: accepted, answered) were enqueued after commit; a real
+    # worker delivers them.
     pending = db.session.scalars(select(OutboxMessage).where(OutboxMessage.status == "pending")).all()
     assert {(m.kind, m.channel) for m in pending} == {
         ("case_received", "inapp"),
         ("case_assigned", "inapp"),
+        ("review_requested", "inapp"),
+        ("answer_published", "inapp"),
+        ("case_rated", "inapp"),
         ("case_accepted", "sms"),
         ("feedback_published", "sms"),
     }
     Worker(["default"], connection=redis_connection(app)).work(burst=True)
     db.session.expire_all()
     assert {m.status for m in db.session.scalars(select(OutboxMessage))} == {"delivered"}
-    titles = db.session.scalars(select(Notification.title)).all()
-    assert f"新诉求件 {ref} 待受理" in titles and f"诉求件 {ref} 已交办给你" in titles
+    from supervise.staff.models import User
+
+    received = set(db.session.execute(select(User.username, Notification.title).join(User)).all())
+    assert received >= {
+        ("demo-intake", f"新诉求件 {ref} 待受理"),
+        ("demo-handler", f"诉求件 {ref} 已交办给你"),
+        ("demo-supervisor", f"诉求件 {ref} 的答复待审核"),
+        ("demo-handler", f"诉求件 {ref} 的答复已发布"),
+        ("demo-handler", f"诉求件 {ref} 已收到群众评价"),
+    }
 
 
 def test_concurrent_actions_on_one_version_one_wins_one_conflicts(app, client, auth, submit):
@@ -100,7 +122,9 @@ def test_concurrent_actions_on_one_version_one_wins_one_conflicts(app, client, a
 
     threads = [
         threading.Thread(target=accept_or_reject, args=("accept", {})),
-        threading.Thread(target=accept_or_reject, args=("reject", {"reason": "重复反映"})),
+        threading.Thread(
+            target=accept_or_reject, args=("reject", {"reason": "重复反映", "reason_code": "duplicate"})
+        ),
     ]
     for t in threads:
         t.start()
@@ -127,16 +151,22 @@ def test_illegal_action_gets_409_listing_allowed_actions(client, auth, submit):
     response = act(client, auth("demo-supervisor"), ref, "publish", 1)
     assert response.status_code == 409
     error = response.get_json()["error"]
-    assert error["code"] == "illegal_transition" and "received" in error["message"]
+    # The message speaks Chinese: the state and the action by their labels, not their codes.
+    assert error["code"] == "illegal_transition" and "“待受理”" in error["message"]
+    assert "“答复”" in error["message"] and "received" not in error["message"]
+    # Every allowed action is named by its label too (转办、延期、备注、留言), no code left over.
+    assert re.search(r"[a-z_]{3,}", error["message"]) is None, error["message"]
+    assert error["details"]["status"] == "received"
     assert error["details"]["allowed_actions"] == ["transfer", "extend", "note", "message"]
 
 
 def test_out_of_scope_case_is_404_by_url_and_api(client, auth, submit):
-    ref = submit()["tracking_no"]  # lands at demo-county
-    town = auth("demo-town-1-intake")
-    assert client.get(f"/api/v1/cases/{ref}", headers=town).status_code == 404
-    assert act(client, town, ref, "accept", 1).status_code == 404
-    assert client.get("/api/v1/cases", headers=town).get_json()["items"] == []
+    ref = submit()["tracking_no"]  # owned by demo-county
+    for username in ("demo-town-1-jw-intake", "demo-town-1-leader"):  # another body; a unit
+        other = auth(username)
+        assert client.get(f"/api/v1/cases/{ref}", headers=other).status_code == 404
+        assert act(client, other, ref, "accept", 1).status_code == 404
+        assert client.get("/api/v1/cases", headers=other).get_json()["items"] == []
 
 
 def test_staff_endpoints_need_a_token(client, submit):

@@ -96,8 +96,7 @@ def point_qr(point_id: int) -> ResponseReturnValue:
     point = get_in_scope_or_404(Point, point_id)
     response = make_response(qr_png(point_url(current_app.config["BASE_URL"], point)))
     response.mimetype = "image/png"
-    response.headers["Cache-Control"] = "private, max-age=300"
-    return response
+    return response  # no-store, as every staff response (security.py)
 
 
 def _poster_csp(html: str) -> str:
