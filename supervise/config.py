@@ -174,6 +174,11 @@ def validate_config(config: dict[str, Any]) -> None:
         missing.append(f"UPLOAD_STORAGE must be fs or s3, not {storage!r}")
     if storage == "s3" and not config.get("S3_BUCKET"):
         missing.append("S3_BUCKET is required when UPLOAD_STORAGE=s3")
+    from supervise.notify.channels import SMS_GATEWAYS  # the drivers the code has, one place
+
+    if config.get("SMS_GATEWAY", "log") not in SMS_GATEWAYS:
+        names = ", ".join(sorted(SMS_GATEWAYS))
+        missing.append(f"SMS_GATEWAY must be one of {names}, not {config.get('SMS_GATEWAY')!r}")
     if config.get("LOG_FORMAT") not in (None, "", "json", "text"):
         missing.append(f"LOG_FORMAT must be json or text, not {config['LOG_FORMAT']!r}")
     if not isinstance(logging.getLevelName(str(config.get("LOG_LEVEL") or "INFO").upper()), int):

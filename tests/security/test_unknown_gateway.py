@@ -31,3 +31,13 @@ def test_an_unknown_gateway_fails_only_sms_and_dead_letters_it(app, client, demo
             results.append("failed")
     db.session.expire_all()
     assert results[-1] == "dead" and db.session.get(OutboxMessage, sms.id).status == "dead"
+
+
+def test_start_up_refuses_an_unknown_gateway_in_one_line():
+    import pytest
+
+    from supervise.config import ConfigError, load_config, validate_config
+
+    with pytest.raises(ConfigError) as refused:
+        validate_config(load_config({"SMS_GATEWAY": "aliyun"}))
+    assert "SMS_GATEWAY must be one of log, not 'aliyun'" in str(refused.value)
