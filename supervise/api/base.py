@@ -9,7 +9,7 @@ from typing import Any
 
 import flask_smorest
 from flask import Response, jsonify, render_template, request
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError, fields
 from werkzeug.exceptions import HTTPException
 
 from supervise.errors import DomainError, Forbidden
@@ -59,7 +59,91 @@ def error_response(
     )
 
 
+class ErrorBodySchema(Schema):
+    code = fields.String(
+        required=True,
+        metadata={"description": "machine-readable: invalid_input, not_found, stale_version, …"},
+    )
+    message = fields.String(required=True, metadata={"description": "for people (Chinese first)"})
+    details = fields.Dict(
+        keys=fields.String(),
+        required=True,
+        metadata={
+            "description": "field name → list of messages for field errors (`_schema`, `_` for the "
+            "whole body); `retry_after` (seconds) on some 429s; empty otherwise"
+        },
+    )
+
+
+class ErrorSchema(Schema):
+    """Every error under /api/ (`error_response` above): documentation only, never used to dump."""
+
+    error = fields.Nested(ErrorBodySchema, required=True)
+
+
+# The security requirements of the OpenAPI document (components.securitySchemes in Api below).
+STAFF_SECURITY = [{"bearerAuth": []}, {"staffSession": []}]
+PUBLIC_SECURITY: list[dict] = []
+
+# What each error status means on this API; an operation may say it more precisely.
+ERROR_DESCRIPTIONS = {
+    400: "malformed request: the body is not JSON (or not a JSON object), holds NUL bytes or lone "
+    "surrogates, or nests too deep",
+    401: "no valid API token (`Authorization: Bearer …`) and no staff session",
+    403: "your role may not do this",
+    404: "not found (also what a case outside your scope looks like)",
+    409: "conflict",
+    413: "the request is larger than the server accepts",
+    415: "the body's Content-Type is none of those documented",
+    422: "field errors: `details` maps each field to its messages",
+    429: "too many requests or too many failed attempts: try again later",
+    503: "the server is busy: try again in a moment",
+}
+
+
+def documented(blp: flask_smorest.Blueprint, *statuses: int, security: list[dict], **descriptions: str):
+    """Document an operation's security requirement and the error statuses it really answers,
+    each with the real error body (ErrorSchema). `descriptions` (e.g. `e409="…"`) refine the
+    general wording of ERROR_DESCRIPTIONS."""
+
+    def decorator(func):
+        for status in statuses:
+            description = descriptions.get(f"e{status}", ERROR_DESCRIPTIONS[status])
+            func = blp.alt_response(status, schema=ErrorSchema, description=description)(func)
+        return blp.doc(security=security)(func)
+
+    return decorator
+
+
 class Api(flask_smorest.Api):
+    # The documented error body is the one error_response writes, and every operation lists its
+    # error statuses itself (see `documented`): no catch-all "default" response hiding them.
+    ERROR_SCHEMA = ErrorSchema
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+    def init_app(self, app, *, spec_kwargs=None):
+        super().init_app(app, spec_kwargs=spec_kwargs)
+        self.spec.components.security_scheme(
+            "bearerAuth",
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "A staff member's API token, issued by `supervise user token <username>` "
+                "(listed by `supervise user tokens`, ended by `supervise user revoke`, by expiry or by "
+                "a password change).",
+            },
+        )
+        self.spec.components.security_scheme(
+            "staffSession",
+            {
+                "type": "apiKey",
+                "in": "cookie",
+                "name": app.config.get("SESSION_COOKIE_NAME", "session"),
+                "description": "The staff web UI's session cookie (sign in at /staff/login). A POST made "
+                "with it must also carry the page's CSRF token in the `X-CSRFToken` header.",
+            },
+        )
+
     def handle_http_exception(self, error: HTTPException):
         data = getattr(error, "data", None) or {}
         details = _flatten(data.get("messages") or data.get("errors") or {})

@@ -7,7 +7,10 @@ from typing import Any
 from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from flask_smorest.fields import Upload
+from marshmallow import fields, validate
 
+from supervise.api.base import PUBLIC_SECURITY, documented
 from supervise.cases import services
 from supervise.cases.schemas import (
     CategorySchema,
@@ -21,7 +24,7 @@ from supervise.cases.schemas import (
 )
 from supervise.deadlines.calendar import local_date
 from supervise.intake.limits import limit_lookups, limit_submissions
-from supervise.intake.uploads import read_photos
+from supervise.intake.uploads import MAX_PHOTOS, read_photos
 
 blp = Blueprint("public", __name__, url_prefix="/api/v1", description="Citizen side (no account)")
 
@@ -38,9 +41,36 @@ def _submission_body() -> dict[str, Any]:
     return body
 
 
+class SubmitFormSchema(SubmitSchema):
+    """The multipart form of a submission, for the document only (the view reads the photos
+    from request.files and the other fields with SubmitSchema)."""
+
+    photos = fields.List(
+        Upload(),
+        validate=validate.Length(max=MAX_PHOTOS),
+        metadata={
+            "description": f"up to {MAX_PHOTOS} photos (JPG, PNG or WebP, 10 MB each), one part each; "
+            "re-encoded, so only their pixels are kept"
+        },
+    )
+
+
+SUBMIT_EXAMPLE = {
+    "category": "petty_corruption",
+    "subject": "某窗口工作人员",
+    "content": "办理业务时被要求先请吃饭才给盖章，已经第三次了。",
+}
+LOOKUP = {
+    "e404": "no case with this tracking number and access code (the same answer for either)",
+    "e429": "too many lookups, or too many failed ones, from this address or for this tracking number "
+    "(the right code still opens)",
+}
+
+
 @blp.route("/categories")
 class Categories(MethodView):
     @blp.response(200, CategorySchema(many=True))
+    @documented(blp, 400, security=PUBLIC_SECURITY)
     def get(self):
         """The categories a citizen can choose from."""
         return [{"code": c.code, "name": c.name} for c in services.categories()]
@@ -49,6 +79,7 @@ class Categories(MethodView):
 @blp.route("/units")
 class Units(MethodView):
     @blp.response(200, UnitSchema(many=True))
+    @documented(blp, 400, security=PUBLIC_SECURITY)
     def get(self):
         """The units a complaint can be about (被反映单位), for `subject_unit` on submission."""
         return [{"code": o.code, "name": o.name, "kind": o.kind} for o in services.subject_units()]
@@ -60,14 +91,30 @@ class Submit(MethodView):
         requestBody={
             "required": True,
             "content": {
-                "application/json": {"schema": "Submit"},
-                "multipart/form-data": {"schema": "Submit"},
+                "application/json": {"schema": "Submit", "example": SUBMIT_EXAMPLE},
+                "multipart/form-data": {
+                    "schema": SubmitFormSchema,
+                    "encoding": {"photos": {"contentType": "image/jpeg, image/png, image/webp"}},
+                },
+                "application/x-www-form-urlencoded": {"schema": "Submit"},
             },
         }
     )
     @blp.response(201, SubmittedSchema)
     @limit_submissions
-    @blp.alt_response(422, description="field errors")
+    @documented(
+        blp,
+        400,
+        413,
+        415,
+        422,
+        429,
+        503,
+        security=PUBLIC_SECURITY,
+        e422=f"field errors (`details` per field; `photos` for a refused photo or more than {MAX_PHOTOS})",
+        e429="too many submissions from this address",
+        e503="no photo could be decoded in time (`code` busy): send it again in a moment",
+    )
     def post(self):
         """Submit a case (JSON or multipart). The access code in the answer is shown once."""
         data = SubmitSchema().load(_submission_body())
@@ -85,8 +132,9 @@ class Submit(MethodView):
 @blp.route("/track")
 class Track(MethodView):
     @blp.arguments(TrackSchema)
+    @limit_lookups  # above the response: it must see the answer as sent, dumped by the schema
     @blp.response(200, PublicCaseSchema)
-    @limit_lookups
+    @documented(blp, 400, 404, 422, 429, security=PUBLIC_SECURITY, **LOOKUP)
     def post(self, args):
         """The citizen's view of their case: timeline, feedback, whether the deadline was met."""
         return services.public_view(services.find_for_citizen(args["tracking_no"], args["access_code"]))
@@ -95,8 +143,19 @@ class Track(MethodView):
 @blp.route("/track/rating")
 class Rate(MethodView):
     @blp.arguments(RatingSchema)
+    @limit_lookups  # above the response: it must see the answer as sent, dumped by the schema
     @blp.response(200, PublicCaseSchema)
-    @limit_lookups
+    @documented(
+        blp,
+        400,
+        404,
+        409,
+        422,
+        429,
+        security=PUBLIC_SECURITY,
+        e409="the case cannot be rated now (no published answer yet, already rated, or changed meanwhile)",
+        **LOOKUP,
+    )
     def post(self, args):
         """Rate published feedback; "unsatisfied" reopens the case with a fresh deadline."""
         case = services.rate_case(
@@ -108,8 +167,19 @@ class Rate(MethodView):
 @blp.route("/track/supplement")
 class Supplement(MethodView):
     @blp.arguments(SupplementSchema)
+    @limit_lookups  # above the response: it must see the answer as sent, dumped by the schema
     @blp.response(200, PublicCaseSchema)
-    @limit_lookups
+    @documented(
+        blp,
+        400,
+        404,
+        409,
+        422,
+        429,
+        security=PUBLIC_SECURITY,
+        e409="the case takes no supplement now (e.g. closed), or changed meanwhile",
+        **LOOKUP,
+    )
     def post(self, args):
         """Add information to an open case."""
         case = services.add_supplement(args["tracking_no"], args["access_code"], args["text"])

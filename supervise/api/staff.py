@@ -7,6 +7,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
+from supervise.api.base import STAFF_SECURITY, documented
 from supervise.cases import services
 from supervise.cases.queries import Filters, page_payload, queue_page
 from supervise.cases.schemas import (
@@ -22,13 +23,24 @@ from supervise.extensions import db
 from supervise.staff.auth import current_actor
 from supervise.staff.identity import reveal_identity
 
-blp = Blueprint("staff_api", __name__, url_prefix="/api/v1", description="Staff work (Bearer token)")
+blp = Blueprint(
+    "staff_api", __name__, url_prefix="/api/v1", description="Staff work (Bearer token or the staff session)"
+)
+STAFF_400 = "malformed request (as for every operation), or a POST with the staff session and no CSRF token"
 
 
 @blp.route("/cases")
 class Queue(MethodView):
     @blp.arguments(QueueArgsSchema, location="query")
     @blp.response(200, CasePageSchema)
+    @documented(
+        blp,
+        400,
+        401,
+        422,
+        security=STAFF_SECURITY,
+        e422="a bad filter, an unknown status or an invalid cursor",
+    )
     def get(self, args):
         """A work queue, scoped to your org (supervisors: its subtree), keyset-paginated."""
         actor = current_actor()
@@ -44,6 +56,7 @@ class Queue(MethodView):
 @blp.route("/cases/<ref>")
 class CaseDetail(MethodView):
     @blp.response(200, CaseDetailSchema)
+    @documented(blp, 400, 401, 404, security=STAFF_SECURITY)
     def get(self, ref: str):
         """One case with its full history and the actions you may take now."""
         actor = current_actor()
@@ -54,7 +67,20 @@ class CaseDetail(MethodView):
 class CaseAction(MethodView):
     @blp.arguments(ActionSchema)
     @blp.response(200, CaseDetailSchema)
-    @blp.alt_response(409, description="illegal action for the current state, or a stale version")
+    @documented(
+        blp,
+        400,
+        401,
+        403,
+        404,
+        409,
+        422,
+        security=STAFF_SECURITY,
+        e400=STAFF_400,
+        e403="your role or org may not take this action on this case",
+        e409="illegal action for the current state (`illegal_transition`), or a stale `version` "
+        "(`stale_version`)",
+    )
     def post(self, args, ref: str):
         """Act on a case (accept, reject, merge, transfer, assign, start, feedback, publish, …)."""
         actor = current_actor()
@@ -66,6 +92,18 @@ class CaseAction(MethodView):
 class CaseIdentity(MethodView):
     @blp.arguments(RevealSchema)
     @blp.response(200, IdentitySchema)
+    @documented(
+        blp,
+        400,
+        401,
+        403,
+        404,
+        422,
+        security=STAFF_SECURITY,
+        e400=STAFF_400,
+        e403="your role may not see reporters' identities",
+        e422="no reason given, or the case is anonymous",
+    )
     def post(self, args, ref: str):
         """Reveal the reporter's identity (intake and supervisors of the handling chain), with a
         reason that goes into the audit log with the viewing."""
@@ -75,15 +113,87 @@ class CaseIdentity(MethodView):
 
 class WeeklyReportArgs(Schema):
     week = fields.String(
-        load_default=None, metadata={"description": "ISO week, e.g. 2026-W47; default: the last full week"}
+        load_default=None,
+        metadata={
+            "description": "ISO week, e.g. 2026-W47; default: the last full week",
+            "pattern": r"^[0-9]{4}-[Ww][0-9]{2}$",
+        },
     )
     org = fields.String(load_default=None, metadata={"description": "an org code in your subtree"})
+
+
+# The weekly report's answer, for the document only: the view returns the stored snapshot as it
+# is (reports/weekly.py `compute` and `view_for`), so the figures' maps are documented as objects.
+class ReportOrgSchema(Schema):
+    id = fields.Integer()
+    code = fields.String()
+    name = fields.String()
+
+
+class ReportRowSchema(ReportOrgSchema):
+    kind = fields.String()
+    parent_id = fields.Integer(allow_none=True)
+    depth = fields.Integer(metadata={"description": "0 for the top of the tree"})
+    own = fields.Dict(metadata={"description": "this body's own figures (counts and rates)"})
+    total = fields.Dict(metadata={"description": "its figures with the bodies below it"})
+    flags = fields.List(fields.String(), metadata={"description": "rates under their thresholds"})
+    trend = fields.List(fields.Dict(), metadata={"description": "week, open_overdue, on_time_rate"})
+
+
+class OverdueRowSchema(Schema):
+    tracking_no = fields.String()
+    org_id = fields.Integer()
+    org = fields.String()
+    handler = fields.String()
+    category = fields.String()
+    received_on = fields.Date()
+    due_on = fields.Date()
+    due_provisional = fields.Boolean()
+    working_days_overdue = fields.Integer()
+    escalation_level = fields.Integer()
+    real_name = fields.Boolean()
+
+
+class WeeklyReportSchema(Schema):
+    week = fields.String(metadata={"description": "ISO week, e.g. 2026-W47"})
+    start = fields.String(metadata={"description": "the week's first moment (ISO 8601)"})
+    end = fields.String(metadata={"description": "the moment after its last"})
+    monday = fields.Date()
+    sunday = fields.Date()
+    generated_at = fields.String(metadata={"description": "when the figures were computed (ISO 8601)"})
+    thresholds = fields.Dict(metadata={"description": "on_time_rate and satisfaction_rate targets"})
+    org = fields.Nested(ReportOrgSchema, metadata={"description": "whose view this is"})
+    summary = fields.Dict(metadata={"description": "that org's totals"})
+    flags = fields.List(fields.String())
+    trend = fields.List(fields.Dict())
+    orgs = fields.List(fields.Nested(ReportRowSchema), metadata={"description": "its subtree, top first"})
+    overdue_cases = fields.List(fields.Nested(OverdueRowSchema))
+    footnotes = fields.List(fields.String())
+    version = fields.Integer()
+    built_at = fields.String(metadata={"description": "when this version was stored (ISO 8601)"})
 
 
 @blp.route("/reports/weekly")
 class WeeklyReportJson(MethodView):
     @blp.arguments(WeeklyReportArgs, location="query")
     @blp.response(200)
+    @blp.doc(
+        responses={
+            "200": {"description": "OK", "content": {"application/json": {"schema": WeeklyReportSchema}}}
+        }
+    )
+    @documented(
+        blp,
+        400,
+        401,
+        403,
+        404,
+        422,
+        security=STAFF_SECURITY,
+        e403="the report is the discipline bodies': a unit's account gets none",
+        e404="no report stored for that week yet, or the org is not in your subtree or in that report",
+        e422="`week` is not an ISO week (YYYY-Www)",
+    )
     def get(self, args):
         """每周超期件通报 as JSON: the stored figures of your subtree (supervisors: or an org in it)."""
         from supervise.reports.services import report_view

@@ -205,8 +205,12 @@ class QueueArgsSchema(StrictSchema):
     category = fields.String(load_default=None)
     point = fields.String(load_default=None)
     real_name = fields.Boolean(load_default=False)
-    received_from = fields.Date(load_default=None, validate=SANE_DATES)
-    received_to = fields.Date(load_default=None, validate=SANE_DATES)
+    received_from = fields.Date(
+        load_default=None, validate=SANE_DATES, metadata={"description": "a day in 2000-01-01 … 2099-12-31"}
+    )
+    received_to = fields.Date(
+        load_default=None, validate=SANE_DATES, metadata={"description": "a day in 2000-01-01 … 2099-12-31"}
+    )
     q = fields.String(load_default=None, validate=validate.Length(max=100))
     cursor = fields.String(load_default=None)
     limit = fields.Integer(load_default=None, validate=validate.Range(min=1, max=200))

@@ -375,7 +375,7 @@ def test_users_create_show_password_once_change_role_reset(app, client, admin):
 
     county = org("demo-county")
     short = admin("/staff/admin/users", username="wang", org=county.id, role="intake", password="short")
-    assert short.status_code == 422 and "密码至少 10 位" in short.get_data(as_text=True)
+    assert short.status_code == 422 and "密码至少 12 位" in short.get_data(as_text=True)
     taken = admin("/staff/admin/users", username="demo-intake", org=county.id, role="intake")
     assert taken.status_code == 422 and "该用户名已被使用" in taken.get_data(as_text=True)
     given = admin(
