@@ -747,6 +747,18 @@ def rate(ctx: Context, case: Case, *, rating: Rating, comment: str | None = None
         return _rate_merged(ctx, case, rating, comment)
     variant = "unsatisfied" if rating == Rating.UNSATISFIED else "satisfied"
     unit, handler = case.unit, case.assignee  # loaded before the change (see return_to_owner)
+    event = _record_rating(ctx, case, rating, comment, variant)
+    tracking.stop_clocks(ctx.session, case, ctx.now, [ClockKind.RATING])
+    if case.status == S.REOPENED:
+        _restart_clock(ctx, case, unit, handler)
+        _tell_assignee(ctx, case, "case_reopened")
+    else:
+        case.closed_at = ctx.now
+        _tell_assignee(ctx, case, "case_rated")
+    return event
+
+
+def _record_rating(ctx: Context, case: Case, rating: Rating, comment: str | None, variant: str) -> Event:
     event = _apply(
         ctx,
         case,
@@ -758,13 +770,6 @@ def rate(ctx: Context, case: Case, *, rating: Rating, comment: str | None = None
         variant=variant,
     )
     case.rating, case.rating_comment, case.rated_at = rating.value, comment, ctx.now
-    tracking.stop_clocks(ctx.session, case, ctx.now, [ClockKind.RATING])
-    if case.status == S.REOPENED:
-        _restart_clock(ctx, case, unit, handler)
-        _tell_assignee(ctx, case, "case_reopened")
-    else:
-        case.closed_at = ctx.now
-        _tell_assignee(ctx, case, "case_rated")
     return event
 
 
@@ -782,17 +787,7 @@ def merged_can_rate(case: Case) -> bool:
 def _rate_merged(ctx: Context, case: Case, rating: Rating, comment: str | None) -> Event:
     if not merged_can_rate(case):
         raise IllegalTransition("合并办理的诉求件尚未答复，暂不能评价", {"status": case.status})
-    event = _apply(
-        ctx,
-        case,
-        Actor.citizen(),
-        Action.RATE,
-        None,
-        note=comment,
-        data={"rating": rating.value},
-        variant="merged",
-    )
-    case.rating, case.rating_comment, case.rated_at = rating.value, comment, ctx.now
+    event = _record_rating(ctx, case, rating, comment, "merged")
     ctx.session.add(
         Event(
             case=case.merged_into,
