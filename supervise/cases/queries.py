@@ -166,8 +166,9 @@ def decode_keyset(cursor: str, parse: Callable[[list[Any]], tuple]) -> tuple:
         raise InvalidInput("无效的分页游标", {"cursor": ["无效的分页游标"]}) from exc
 
 
-def encode_cursor(case: Case) -> str:
-    return encode_keyset([case.priority, case.response_due_at.isoformat(), case.id])
+def encode_cursor(case: Case, rank: int | None = None) -> str:
+    """`rank`: the case's order group in the queue it was read from (its priority by default)."""
+    return encode_keyset([case.priority if rank is None else rank, case.response_due_at.isoformat(), case.id])
 
 
 def decode_cursor(cursor: str) -> tuple[int, datetime, int]:
@@ -197,14 +198,15 @@ def queue_page(
     """
     base = filtered(session, actor, clocks, now, filters)
     after = decode_cursor(cursor) if cursor else None
+    groups = _priority_groups(actor)
     parts = []
-    for priority in PRIORITIES:
-        if after and priority < after[0]:
+    for rank, members in groups.items():
+        if after and rank < after[0]:
             continue
-        part = base.with_only_columns(Case.id, Case.priority, Case.response_due_at).where(
-            Case.priority == priority
+        part = base.with_only_columns(Case.id, literal(rank).label("rank"), Case.response_due_at).where(
+            Case.priority.in_(members)
         )
-        if after and priority == after[0]:
+        if after and rank == after[0]:
             part = part.where(
                 tuple_(Case.response_due_at, Case.id)
                 > tuple_(literal(after[1], UTCDateTime), literal(after[2]))
@@ -214,15 +216,15 @@ def queue_page(
         return [], None
     merged = union_all(*(select(p) for p in parts)).subquery()
     page = (
-        select(merged.c.id)
-        .order_by(merged.c.priority, merged.c.response_due_at, merged.c.id)
+        select(merged.c.id, merged.c.rank)
+        .order_by(merged.c.rank, merged.c.response_due_at, merged.c.id)
         .limit(limit + 1)
     ).subquery()
     # One round trip: the page's ids, the cases and their many-to-one neighbours in one statement.
     stmt = (
-        select(Case)
+        select(Case, page.c.rank)
         .join(page, Case.id == page.c.id)
-        .order_by(Case.priority, Case.response_due_at, Case.id)
+        .order_by(page.c.rank, Case.response_due_at, Case.id)
         .options(
             joinedload(Case.category),
             joinedload(Case.org),
@@ -230,10 +232,23 @@ def queue_page(
             joinedload(Case.point),
         )
     )
-    rows = list(session.scalars(stmt))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (encode_cursor(rows[-1]) if more and rows else None)
+    ranked = list(session.execute(stmt))
+    more = len(ranked) > limit
+    ranked = ranked[:limit]
+    next_cursor = encode_cursor(ranked[-1][0], ranked[-1][1]) if more and ranked else None
+    return [case for case, _ in ranked], next_cursor
+
+
+def _priority_groups(actor: Actor) -> dict[int, tuple[int, ...]]:
+    """The queue's order groups, first to last. Discipline staff see real-name cases first
+    (实名优先); a unit's order must not tell it who gave their name (§2a), so for a unit real-name
+    and anonymous cases are one group, after the cases a citizen has just answered."""
+    if actor.at_body:
+        return {p: (p,) for p in PRIORITIES}
+    return {
+        PRIORITY_CITIZEN_REPLIED: (PRIORITY_CITIZEN_REPLIED,),
+        PRIORITY_ANONYMOUS: (PRIORITY_REAL_NAME, PRIORITY_ANONYMOUS),
+    }
 
 
 def queues_for(actor: Actor) -> tuple[str, ...]:

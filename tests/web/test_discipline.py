@@ -476,3 +476,27 @@ def test_an_unsatisfied_citizen_sends_a_units_answer_back_to_that_unit(client, f
         "demo-dept-civil-handler",
     )
     assert act("demo-dept-civil-handler", ref, "start")["status"] == "processing"
+
+
+def test_a_units_queue_order_does_not_tell_who_gave_their_name(client, auth, file_case, act):
+    anonymous, _ = file_case("demo-town-1-village-1")
+    named, _ = file_case("demo-town-1-village-1", **REPORTER)
+    for ref in (anonymous, named):
+        act("demo-town-1-jw-intake", ref, "accept")
+        act("demo-town-1-jw-intake", ref, "transfer", org="demo-town-1-village-1")
+
+    def order(username):
+        rows = client.get("/api/v1/cases?queue=in_progress", headers=auth(username)).get_json()["items"]
+        return [r["tracking_no"] for r in rows]
+
+    assert order("demo-town-1-jw-intake") == [named, anonymous]  # 实名优先 at the body
+    assert order("demo-town-1-village-1-leader") == [anonymous, named]  # by due day, then arrival
+    paged = client.get(
+        "/api/v1/cases?queue=in_progress&limit=1", headers=auth("demo-town-1-village-1-leader")
+    )
+    cursor = paged.get_json()["next_cursor"]
+    second = client.get(
+        f"/api/v1/cases?queue=in_progress&limit=1&cursor={cursor}",
+        headers=auth("demo-town-1-village-1-leader"),
+    )
+    assert [r["tracking_no"] for r in second.get_json()["items"]] == [named]
