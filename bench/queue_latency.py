@@ -27,19 +27,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bench import common
+from supervise.cases.queries import QUEUES
 
-TABS = [
-    "intake",
-    "dispatch",
-    "in_progress",
-    "review",
-    "due_soon",
-    "overdue",
-    "escalated",
-    "rejected",
-    "done",
-    "mine",
-]
+TABS = list(QUEUES)  # every tab the app has; each role measures those it is given
 BUDGET_MS = 50.0
 COUNT_TIMES: dict[str, float] = {}  # role → ms for the staff desk's nine tab counts
 QUEUE_SQL = re.compile(r"\b(?:FROM|JOIN) cases\b")  # the statements that read the queue itself
