@@ -30,7 +30,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     app.config.setdefault("RATELIMIT_STORAGE_URI", _limiter_storage(app.config["REDIS_URL"]))
 
-    from supervise import i18n, input_guard, metrics, security
+    from supervise import i18n, input_guard, metrics, security, static_assets
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
@@ -38,6 +38,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
+    # Before security: its no-store header decides what is compressed (hooks run in reverse).
+    static_assets.install(app)  # content-hashed static URLs, their caching, gzip/brotli
     security.install(app)
     input_guard.install(app)  # NUL bytes, lone surrogates, absurd JSON nesting: 400, not 500
     metrics.install(app)  # request counts and latencies for /metrics

@@ -43,6 +43,10 @@ def desk(browser):
 
 def test_the_report_page_draws_both_charts_without_errors(app, demo, live_server, desk):
     build_week()
+    static: dict[str, dict[str, str]] = {}  # what the browser got for each static file
+    desk.on(
+        "response", lambda r: "/static/" in r.url and static.setdefault(r.url.split("/static/")[1], r.headers)
+    )
     with time_machine.travel(AFTER, tick=True):
         desk.goto(f"{live_server}/staff/login")
         desk.fill("#username", "demo-supervisor")
@@ -64,6 +68,12 @@ def test_the_report_page_draws_both_charts_without_errors(app, demo, live_server
         desk.hover("#chart-trend canvas", position={"x": 400, "y": 200})
         desk.hover("#chart-orgs canvas", position={"x": 300, "y": 200})
         assert desk.locator("#chart-trend").get_attribute("aria-label")  # ECharts' generated description
+        # The small ECharts build, fingerprinted, compressed and cached for good (static_assets.py).
+        echarts = next(
+            headers for url, headers in static.items() if url.startswith("vendor/echarts/echarts.min.js?v=")
+        )
+        assert echarts["content-encoding"] == "br" and "immutable" in echarts["cache-control"], echarts
+        assert int(echarts["content-length"]) < 200_000, echarts
         shot(desk, "9-weekly-report")
 
         # Drill down to 城关镇纪委 (rows are discipline bodies): nothing below it, so one chart and
