@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -21,9 +22,9 @@ from sqlalchemy.exc import IntegrityError
 from supervise.cases.workflow import Actor
 from supervise.errors import InvalidInput, NotFound
 from supervise.extensions import db
-from supervise.reports import services
+from supervise.reports import screen, services
 from supervise.reports.models import WeeklyReport
-from supervise.reports.weekly import LABELS, Week
+from supervise.reports.weekly import Week
 from supervise.staff import audit
 from supervise.staff.auth import is_system_admin, staff_required
 from supervise.staff.models import Role, User
@@ -72,8 +73,29 @@ def _stored_or_404(week: Week) -> WeeklyReport:
     """The requested version (?version=N) of the week's report, or the latest one."""
     raw = request.args.get("version", "").strip()
     if raw and not raw.isdigit():
-        raise NotFound(f"{week.label} 的通报没有该版本")
+        raise NotFound(_("%(week)s 的通报没有该版本", week=week.label))
     return services.stored(week, int(raw) if raw else None)
+
+
+def _labels() -> dict[str, str]:
+    """The figures' names in the reader's language."""
+    return {key: _(msgid) for key, msgid in screen.LABELS.items()}
+
+
+def _footnotes(view: dict[str, Any]) -> list[str]:
+    """The stored footnotes in the reader's language while they are in the current wording; a version
+    stored with other wording is shown as it was recorded."""
+    thresholds = view["thresholds"]
+
+    def fill(notes: list[str]) -> list[str]:
+        return [
+            note.format(on_time=thresholds["on_time_rate"], satisfaction=thresholds["satisfaction_rate"])
+            for note in notes
+        ]
+
+    if view["footnotes"] != fill(screen.FOOTNOTES):
+        return view["footnotes"]
+    return fill([_(note) for note in screen.FOOTNOTES])
 
 
 def _view(report: WeeklyReport) -> dict[str, Any]:
@@ -155,7 +177,8 @@ def _report_page(week: Week, errors: dict[str, str] | None = None, status: int =
         org_rows=[{**o, "indent": min(o["depth"] - top["depth"], MAX_DEPTH_CLASS)} for o in view["orgs"]],
         flagged=[o for o in view["orgs"] if o["flags"]],
         chart=_chart_data(view, top),
-        labels=LABELS,
+        labels=_labels(),
+        footnotes=_footnotes(view),
         headline=HEADLINE,
         columns=TABLE_COLUMNS,
         rates=RATES,
@@ -170,11 +193,12 @@ def _chart_data(view: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     """What static/js/report-charts.js draws, embedded as JSON (the CSP allows no inline script)."""
     bars = []
     if top["own"]["responded_on_time"] or top["own"]["responded_late"]:
-        bars.append({"name": f"{top['name']}（本级）", "figures": top["own"]})
+        bars.append({"name": _("%(org)s（本级）", org=top["name"]), "figures": top["own"]})
     bars += [{"name": o["name"], "figures": o["total"]} for o in view["orgs"] if o["parent_id"] == top["id"]]
+    labels = _labels()
     return {
         "labels": {
-            k: LABELS[k] for k in ("open_overdue", "on_time_rate", "responded_on_time", "responded_late")
+            k: labels[k] for k in ("open_overdue", "on_time_rate", "responded_on_time", "responded_late")
         },
         "target": view["thresholds"]["on_time_rate"],
         "trend": view["trend"],
@@ -239,7 +263,7 @@ def rebuild(week: str):
     parsed = _week_or_404(week)
     reason = request.form.get("reason", "").strip()
     if not reason or len(reason) > MAX_REASON:
-        message = f"请填写重新生成的理由（{MAX_REASON} 字以内）"
+        message = _("请填写重新生成的理由（%(n)s 字以内）", n=MAX_REASON)
         if services.latest(parsed) is None:
             raise InvalidInput(message, {"reason": [message]})
         return _report_page(parsed, errors={"reason": message}, status=422)
@@ -248,11 +272,17 @@ def rebuild(week: str):
         built = services.build(parsed, by=db.session.get(User, current_user.id), reason=reason)
     except InvalidInput as exc:  # the week has not ended
         db.session.rollback()
-        flash(exc.message, "error")
+        flash(_(exc.message), "error")
         return redirect(url_for("reports.index"))
     except IntegrityError:  # another admin rebuilt the same week at the same moment
         db.session.rollback()
-        flash("另一位管理员刚刚重新生成了该周通报，请查看最新版本后再决定", "error")
+        flash(_("另一位管理员刚刚重新生成了该周通报，请查看最新版本后再决定"), "error")
         return redirect(url_for("reports.report", week=parsed.label))
-    flash(f"已重新生成 {parsed.label} 通报第 {built.version} 版，原有版本保留")
+    flash(
+        _(
+            "已重新生成 %(week)s 通报第 %(version)s 版，原有版本保留",
+            week=parsed.label,
+            version=built.version,
+        )
+    )
     return redirect(url_for("reports.report", week=parsed.label, version=built.version))

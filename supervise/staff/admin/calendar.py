@@ -6,6 +6,7 @@ from datetime import date
 
 from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from supervise.dbtypes import utcnow
@@ -31,7 +32,7 @@ def _year_arg() -> tuple[int, str | None]:
             return year, None
     except ValueError:
         pass
-    return this_year, "年份须为 1950–2200 之间的整数"
+    return this_year, _("年份须为 1950–2200 之间的整数")
 
 
 def _mark_official(year: int) -> None:
@@ -72,25 +73,32 @@ def calendar_import() -> ResponseReturnValue:
     upload = request.files.get("file")
     year_hint = request.form.get("year", type=int)
     if upload is None or not upload.filename:
-        return calendar(year_hint, "请选择要导入的 CSV 文件", 422)
+        return calendar(year_hint, _("请选择要导入的 CSV 文件"), 422)
     raw = upload.read(MAX_CALENDAR_CSV + 1)
     if len(raw) > MAX_CALENDAR_CSV:
-        return calendar(year_hint, "文件过大（不超过 256 KB）", 422)
+        return calendar(year_hint, _("文件过大（不超过 256 KB）"), 422)
     try:
         days = parse_calendar_csv(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
-        return calendar(year_hint, "文件须为 UTF-8 编码的 CSV", 422)
+        return calendar(year_hint, _("文件须为 UTF-8 编码的 CSV"), 422)
     except ValueError as exc:
         return calendar(year_hint, str(exc), 422)
     years = sorted({d.year for d in days})
     if len(years) != 1:
-        found = "、".join(map(str, years)) or "没有日期"
-        return calendar(year_hint, f"文件须恰好包含一个年份的日期（发现：{found}）", 422)
+        found = _("、").join(map(str, years)) or _("没有日期")
+        return calendar(year_hint, _("文件须恰好包含一个年份的日期（发现：%(found)s）", found=found), 422)
     (year,) = years
     record_change("calendar.import", year=year, dates=len(days), file=upload.filename[:100])
     # Replaces the year's rows, marks it official, recomputes the running deadlines; commits.
     moved = import_calendar_year(year, days, source="admin")
-    flash(f"{year} 年节假日安排已导入（{len(days)} 个日期）；{moved} 个在办期限已重新计算")
+    flash(
+        _(
+            "%(year)s 年节假日安排已导入（%(n)s 个日期）；%(moved)s 个在办期限已重新计算",
+            year=year,
+            n=len(days),
+            moved=moved,
+        )
+    )
     return redirect(url_for("admin.calendar", year=year))
 
 
@@ -101,15 +109,15 @@ def calendar_day() -> ResponseReturnValue:
     try:
         day = date.fromisoformat(request.form.get("day", "").strip())
     except ValueError:
-        return calendar(None, "请填写有效的日期（YYYY-MM-DD）", 422)
+        return calendar(None, _("请填写有效的日期（YYYY-MM-DD）"), 422)
     kind = request.form.get("kind", "")
     name = request.form.get("name", "").strip()
     if kind not in ("holiday", "workday", "remove"):
-        return calendar(day.year, "请选择：节假日、调休上班或删除例外", 422)
+        return calendar(day.year, _("请选择：节假日、调休上班或删除例外"), 422)
     if len(name) > 100:
-        return calendar(day.year, "名称不能超过 100 个字", 422)
+        return calendar(day.year, _("名称不能超过 100 个字"), 422)
     if not 1950 <= day.year <= 2200:
-        return calendar(None, "年份须为 1950–2200 之间", 422)
+        return calendar(None, _("年份须为 1950–2200 之间"), 422)
     year = day.year
     materialised = 0
     if db.session.get(CalendarYear, year) is None:
@@ -137,8 +145,15 @@ def calendar_day() -> ResponseReturnValue:
         materialised=materialised,
     )
     recompute_year(year)  # commits
-    flash(
-        f"{day.isoformat()} 已保存"
-        + (f"；{year} 年原按规则推算的 {materialised} 个节假日已一并写入日历" if materialised else "")
-    )
+    if materialised:
+        flash(
+            _(
+                "%(day)s 已保存；%(year)s 年原按规则推算的 %(n)s 个节假日已一并写入日历",
+                day=day.isoformat(),
+                year=year,
+                n=materialised,
+            )
+        )
+    else:
+        flash(_("%(day)s 已保存", day=day.isoformat()))
     return redirect(url_for("admin.calendar", year=year))

@@ -10,12 +10,14 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import ColumnElement, and_, not_, select
 from sqlalchemy.orm import InstrumentedAttribute
 from werkzeug.wrappers import Response
 
 from supervise.extensions import db
+from supervise.i18n import N_
 from supervise.orgs.models import BODY_KINDS, Org
 from supervise.orgs.routing import OrgTree
 from supervise.staff import audit
@@ -24,7 +26,7 @@ from supervise.staff.models import User
 
 bp = Blueprint("admin", __name__, url_prefix="/staff/admin")
 
-CALENDAR_KIND_LABELS = {"holiday": "节假日（放假）", "workday": "调休上班"}
+CALENDAR_KIND_LABELS = {"holiday": N_("节假日（放假）"), "workday": N_("调休上班")}
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 # A shape check only (one @, a dot in the domain, no spaces): the mail server is the real judge.
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -114,9 +116,9 @@ def intake_warnings() -> list[str]:
         return []
     visible = db.session.scalars(select(Org).where(Org.id.in_(lacking), org_in_scope()).order_by(Org.path))
     return [
-        f"{org.name}：没有在职的受理员账号，反映给它的诉求将由上一级纪检监察机构受理"
+        _("%(org)s：没有在职的受理员账号，反映给它的诉求将由上一级纪检监察机构受理", org=org.name)
         if tree.body_above(org.id) != org.id
-        else f"{org.name}：没有在职的受理员账号，反映给它的诉求无人受理，请尽快设置受理员账号"
+        else _("%(org)s：没有在职的受理员账号，反映给它的诉求无人受理，请尽快设置受理员账号", org=org.name)
         for org in visible
     ]
 
@@ -145,7 +147,9 @@ def org_or_404(org_id: Any) -> Org:
 
 class Form:
     """The posted form, read field by field; each problem lands in `errors` (field → message) so a
-    page can show them all at once rather than one per submit."""
+    page can show them all at once rather than one per submit.
+
+    Labels are msgids (`N_("单位名称")`); messages come out in the request's language."""
 
     def __init__(self) -> None:
         self.errors: dict[str, str] = {}
@@ -153,9 +157,9 @@ class Form:
     def text(self, name: str, label: str, max_len: int, required: bool = True) -> str:
         value = request.form.get(name, "").strip()
         if required and not value:
-            self.errors[name] = f"请填写{label}"
+            self.errors[name] = _("请填写%(label)s", label=_(label))
         elif len(value) > max_len:
-            self.errors[name] = f"{label}不能超过 {max_len} 个字"
+            self.errors[name] = _("%(label)s不能超过 %(n)s 个字", label=_(label), n=max_len)
         return value
 
     def identifier(
@@ -165,15 +169,15 @@ class Form:
         value = self.text(name, label, 64)
         if value and name not in self.errors:
             if not pattern.match(value):
-                self.errors[name] = malformed
+                self.errors[name] = _(malformed)
             elif db.session.scalar(select(column).where(column == value)):
-                self.errors[name] = f"该{label}已被使用"
+                self.errors[name] = _("该%(label)s已被使用", label=_(label))
         return value
 
     def choice(self, name: str, allowed: Iterable[str], message: str, required: bool = True) -> str:
         value = request.form.get(name, "")
         if (required or value) and value not in allowed:
-            self.errors[name] = message
+            self.errors[name] = _(message)
         return value
 
     def email(self) -> str | None:
@@ -182,9 +186,9 @@ class Form:
         if not value:
             return None
         if len(value) > MAX_EMAIL:
-            self.errors["email"] = f"电子邮箱不能超过 {MAX_EMAIL} 个字符"
+            self.errors["email"] = _("电子邮箱不能超过 %(n)s 个字符", n=MAX_EMAIL)
         elif not EMAIL_RE.match(value):
-            self.errors["email"] = "请填写有效的电子邮箱，如 name@example.org"
+            self.errors["email"] = _("请填写有效的电子邮箱，如 name@example.org")
         return value
 
 
@@ -209,7 +213,8 @@ def commit_change(what: str, /, **detail: Any) -> None:
 
 
 def saved(what: str, message: str, endpoint: str, /, **detail: Any) -> Response:
-    """Commit the change with its audit row, say so, and go back to the section's page."""
+    """Commit the change with its audit row, say so (`message` already in the request's language),
+    and go back to the section's page."""
     commit_change(what, **detail)
     flash(message)
     return redirect(url_for(endpoint))
@@ -218,7 +223,7 @@ def saved(what: str, message: str, endpoint: str, /, **detail: Any) -> Response:
 def refused(endpoint: str, *messages: str) -> Response:
     """Back to the section's page with why nothing was changed (for forms inside a list's rows,
     which have no page of their own to re-render)."""
-    flash("；".join(messages), "error")
+    flash(_("；").join(messages), "error")
     return redirect(url_for(endpoint))
 
 
@@ -240,7 +245,8 @@ def toggle_active(
     **detail: Any,
 ) -> Response:
     """The 启用/停用 form of a row: `what`.activate or `what`.deactivate (or other `verbs`) when it
-    changes anything; `refuse_disable` says why this row may not be disabled (e.g. one's own)."""
+    changes anything; `refuse_disable` says why this row may not be disabled (e.g. one's own).
+    `label` names the row on screen, already in the request's language."""
     active = request.form.get("active") == "1"
     if not active and refuse_disable:
         return refused(endpoint, refuse_disable)
@@ -249,5 +255,6 @@ def toggle_active(
         if not active and on_disable is not None:
             on_disable()
         commit_change(f"{what}.{verbs[0] if active else verbs[1]}", **detail)
-    flash(f"{label} 已{'启用' if active else '停用'}")
+    # Two whole sentences rather than a verb spliced in: word order differs between languages.
+    flash(_("%(label)s 已启用", label=label) if active else _("%(label)s 已停用", label=label))
     return redirect(url_for(endpoint))

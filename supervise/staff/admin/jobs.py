@@ -8,8 +8,10 @@ from typing import Any
 
 from flask import abort, current_app, make_response, render_template
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 
 from supervise.extensions import db
+from supervise.i18n import N_
 from supervise.queueing import QUEUE_NAMES, redis_connection
 from supervise.staff.admin.common import bp, no_store, refused, saved, system_admin_required
 from supervise.staff.auth import staff_required
@@ -17,7 +19,12 @@ from supervise.staff.models import Role
 
 FAILED_JOBS_SHOWN = 100  # per queue, the latest failures first
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
-WORKER_STATE_LABELS = {"busy": "忙碌", "idle": "空闲", "suspended": "已暂停", "started": "启动中"}
+WORKER_STATE_LABELS = {
+    "busy": N_("忙碌"),
+    "idle": N_("空闲"),
+    "suspended": N_("已暂停"),
+    "started": N_("启动中"),
+}
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -37,7 +44,7 @@ def _exception_line(exc_string: str | None) -> str:
 def _worker_state(worker) -> str:
     state = worker.get_state()
     state = str(getattr(state, "value", state))  # RQ's WorkerStatus, or the text read from Redis
-    return WORKER_STATE_LABELS.get(state, state)
+    return _(WORKER_STATE_LABELS[state]) if state in WORKER_STATE_LABELS else state
 
 
 def _failed_job_row(job, queue_name: str) -> dict[str, Any]:
@@ -137,7 +144,7 @@ def _job_action(job_id: str, what: str) -> ResponseReturnValue:
         function = job.func_name
     except Exception:
         function = "?"
-    gone = f"任务 {job_id} 已不在失败列表中"
+    gone = _("任务 %(job)s 已不在失败列表中", job=job_id)
     if job.id not in registry:
         return refused("admin.jobs", gone)
     if what == "retry":
@@ -145,10 +152,10 @@ def _job_action(job_id: str, what: str) -> ResponseReturnValue:
             registry.requeue(job)
         except InvalidJobOperation:  # someone retried it a moment ago
             return refused("admin.jobs", gone)
-        message = f"任务 {job_id} 已重新排队"
+        message = _("任务 %(job)s 已重新排队", job=job_id)
     else:
         job.delete()
-        message = f"任务 {job_id} 已删除"
+        message = _("任务 %(job)s 已删除", job=job_id)
     return saved(f"job.{what}", message, "admin.jobs", job=job.id, queue=job.origin, function=function)
 
 
@@ -160,7 +167,7 @@ def _job_action_or_flash(job_id: str, what: str) -> ResponseReturnValue:
     except RedisError as exc:
         db.session.rollback()
         current_app.logger.warning("jobs page: Redis unreachable (%s)", exc)
-        return refused("admin.jobs", "无法连接 Redis，请稍后再试")
+        return refused("admin.jobs", _("无法连接 Redis，请稍后再试"))
 
 
 @bp.post("/jobs/<job_id>/retry")

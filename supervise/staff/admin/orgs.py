@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from flask import flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
 from supervise.cases.labels import ORG_KIND_LABELS
 from supervise.extensions import db
+from supervise.i18n import N_
 from supervise.orgs.models import BODY_KINDS, Org
 from supervise.orgs.routing import OrgTree
 from supervise.orgs.services import create_org
@@ -29,7 +31,7 @@ from supervise.staff.admin.common import (
 from supervise.staff.auth import staff_required
 from supervise.staff.models import Role
 
-DEFAULT_SUPERVISOR_LABEL = "按层级（最近的上级纪检监察机构）"
+DEFAULT_SUPERVISOR_LABEL = N_("按层级（最近的上级纪检监察机构）")
 
 
 def _creatable_kinds() -> dict[str, str]:
@@ -60,7 +62,7 @@ def orgs(errors: dict[str, str] | None = None, status: int = 200) -> ResponseRet
         bodies=[o for o in rows if o.is_body and o.active],
         effective=effective,
         effective_names=names,
-        default_supervisor_label=DEFAULT_SUPERVISOR_LABEL,
+        default_supervisor_label=_(DEFAULT_SUPERVISOR_LABEL),
         warnings=intake_warnings(),
     )
 
@@ -69,16 +71,18 @@ def orgs(errors: dict[str, str] | None = None, status: int = 200) -> ResponseRet
 @staff_required(Role.ADMIN)
 def org_create() -> ResponseReturnValue:
     form = Form()
-    code = form.identifier("code", "单位代码", CODE_RE, "单位代码只能包含字母、数字、- 和 _", Org.code)
-    name = form.text("name", "单位名称", 200)
-    kind = form.choice("kind", _creatable_kinds(), "请选择单位类型")
+    code = form.identifier(
+        "code", N_("单位代码"), CODE_RE, N_("单位代码只能包含字母、数字、- 和 _"), Org.code
+    )
+    name = form.text("name", N_("单位名称"), 200)
+    kind = form.choice("kind", _creatable_kinds(), N_("请选择单位类型"))
     parent = org_or_404(request.form.get("parent"))
     if form.errors:
         return orgs(form.errors, 422)
     created = create_org(db.session, code, name, kind, parent)
     return saved(
         "org.create",
-        f"已创建单位 {name}（{code}）",
+        _("已创建单位 %(name)s（%(code)s）", name=name, code=code),
         "admin.orgs",
         org=code,
         org_id=created.id,
@@ -93,14 +97,19 @@ def org_create() -> ResponseReturnValue:
 def org_rename(org_id: int) -> ResponseReturnValue:
     org = org_or_404(org_id)
     form = Form()
-    name = form.text("name", "单位名称", 200)
+    name = form.text("name", N_("单位名称"), 200)
     if form.errors:
         return refused("admin.orgs", *form.errors.values())
     if name == org.name:
         return redirect(url_for("admin.orgs"))
     old, org.name = org.name, name
     return saved(
-        "org.rename", f"已将 {org.code} 更名为 {name}", "admin.orgs", org=org.code, old=old, new=name
+        "org.rename",
+        _("已将 %(code)s 更名为 %(name)s", code=org.code, name=name),
+        "admin.orgs",
+        org=org.code,
+        old=old,
+        new=name,
     )
 
 
@@ -113,7 +122,7 @@ def org_active(org_id: int) -> ResponseReturnValue:
         "admin.orgs",
         org.name,
         "org",
-        refuse_disable="不能停用自己所在的单位" if org.id == current_user.org_id else None,
+        refuse_disable=_("不能停用自己所在的单位") if org.id == current_user.org_id else None,
         org=org.code,
     )
 
@@ -125,16 +134,16 @@ def org_supervisor(org_id: int) -> ResponseReturnValue:
     (the nearest body at or above it). A unit's admin may not choose who supervises it."""
     org = org_or_404(org_id)
     if not admin_at_body():
-        return refused("admin.orgs", "只有纪检监察机构的管理员可以设置监督机构")
+        return refused("admin.orgs", _("只有纪检监察机构的管理员可以设置监督机构"))
     if org.is_body:
-        return refused("admin.orgs", f"{org.name} 是纪检监察机构，不设监督机构")
+        return refused("admin.orgs", _("%(org)s 是纪检监察机构，不设监督机构", org=org.name))
     raw = request.form.get("supervising_body", "").strip()
     body = org_or_404(raw) if raw else None  # out of the admin's scope: as if absent
     if body is not None and body.id != org.supervising_body_id:
         if not body.is_body:
-            return refused("admin.orgs", f"{body.name} 不是纪检监察机构，不能作为监督机构")
+            return refused("admin.orgs", _("%(org)s 不是纪检监察机构，不能作为监督机构", org=body.name))
         if not body.active:
-            return refused("admin.orgs", f"{body.name} 已停用，不能作为监督机构")
+            return refused("admin.orgs", _("%(org)s 已停用，不能作为监督机构", org=body.name))
     new_id = body.id if body is not None else None
     if new_id == org.supervising_body_id:
         return redirect(url_for("admin.orgs"))
@@ -142,7 +151,11 @@ def org_supervisor(org_id: int) -> ResponseReturnValue:
     org.supervising_body = body
     return saved(
         "org.supervisor",
-        f"{org.name} 的监督机构已设为 {body.name if body else DEFAULT_SUPERVISOR_LABEL}",
+        _(
+            "%(org)s 的监督机构已设为 %(body)s",
+            org=org.name,
+            body=body.name if body else _(DEFAULT_SUPERVISOR_LABEL),
+        ),
         "admin.orgs",
         org=org.code,
         old=old.code if old else None,
@@ -156,16 +169,22 @@ def org_self_publish(org_id: int) -> ResponseReturnValue:
     """四眼原则's exception for a one-person office: whoever drafts an answer may publish it too."""
     org = org_or_404(org_id)
     if not org.is_body:
-        return refused("admin.orgs", f"{org.name} 不是纪检监察机构，不发布答复")
+        return refused("admin.orgs", _("%(org)s 不是纪检监察机构，不发布答复", org=org.name))
     allowed = request.form.get("allowed") == "1"
     if org.self_publish_allowed != allowed:
         org.self_publish_allowed = allowed
         return saved(
             "org.self_publish",
-            f"{org.name}：{'已允许' if allowed else '已取消'}一人拟稿并发布",
+            _("%(org)s：已允许一人拟稿并发布", org=org.name)
+            if allowed
+            else _("%(org)s：已取消一人拟稿并发布", org=org.name),
             "admin.orgs",
             org=org.code,
             allowed=allowed,
         )
-    flash(f"{org.name}：{'已允许' if allowed else '未允许'}一人拟稿并发布")
+    flash(
+        _("%(org)s：已允许一人拟稿并发布", org=org.name)
+        if allowed
+        else _("%(org)s：未允许一人拟稿并发布", org=org.name)
+    )
     return redirect(url_for("admin.orgs"))

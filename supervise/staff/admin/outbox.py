@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from flask import abort, render_template
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 
 from supervise.cases.models import Case
@@ -66,10 +67,10 @@ def outbox_retry(message_id: int) -> ResponseReturnValue:
     )
     if reset.rowcount != 1:
         db.session.rollback()
-        return refused("admin.outbox", f"消息 {message_id} 已不在投递失败列表中")
+        return refused("admin.outbox", _("消息 %(id)s 已不在投递失败列表中", id=message_id))
     response = saved(
         "outbox.retry",
-        f"消息 {message_id} 已重新排队投递",
+        _("消息 %(id)s 已重新排队投递", id=message_id),
         "admin.outbox",
         message=message_id,
         kind=kind,

@@ -9,12 +9,14 @@ from datetime import timedelta
 
 from flask import current_app, make_response, request
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from supervise.cases.models import Category
 from supervise.dbtypes import utcnow
 from supervise.deadlines.calendar import local_date
 from supervise.extensions import db
+from supervise.i18n import N_
 from supervise.intake.models import Point, PointScan
 from supervise.intake.qr import point_url, qr_png, render_poster
 from supervise.orgs.models import Org
@@ -72,14 +74,19 @@ def points(errors: dict[str, str] | None = None, status: int = 200) -> ResponseR
 def point_create() -> ResponseReturnValue:
     form = Form()
     org = org_or_404(request.form.get("org"))
-    name = form.text("name", "监督点名称", 200)
+    name = form.text("name", N_("监督点名称"), 200)
     if form.errors:
         return points(form.errors, 422)
     point = Point(org=org, name=name)
     db.session.add(point)
     db.session.flush()  # the audit row names the point by its id
     return saved(
-        "point.create", f"已创建监督点 {name}", "admin.points", point=point.id, org=org.code, name=name
+        "point.create",
+        _("已创建监督点 %(name)s", name=name),
+        "admin.points",
+        point=point.id,
+        org=org.code,
+        name=name,
     )
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask import render_template, request
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from supervise.extensions import db
+from supervise.i18n import N_
 from supervise.orgs.models import Org
 from supervise.staff.admin.common import (
     Form,
@@ -41,8 +43,8 @@ def _saved(what: str, message: str, row: ReplyTemplate, org: Org, **detail: str)
 
 def _template_fields(form: Form) -> tuple[Org, str, str]:
     org = org_or_404(request.form.get("org"))
-    title = form.text("title", "标题", 100)
-    body = form.text("body", "回复内容", 5000)
+    title = form.text("title", N_("标题"), 100)
+    body = form.text("body", N_("回复内容"), 5000)
     return org, title, body
 
 
@@ -68,7 +70,7 @@ def template_create() -> ResponseReturnValue:
     row = ReplyTemplate(org_id=org.id, title=title, body=body)
     db.session.add(row)
     db.session.flush()  # the audit row names the template by its id
-    return _saved("create", f"已添加常用回复“{title}”", row, org)
+    return _saved("create", _("已添加常用回复“%(title)s”", title=title), row, org)
 
 
 @bp.get("/templates/<int:template_id>")
@@ -97,7 +99,7 @@ def template_update(template_id: int) -> ResponseReturnValue:
         return template_edit(template_id, form.errors, 422)
     old_org = db.session.get(Org, row.org_id)
     row.org_id, row.title, row.body = org.id, title, body
-    return _saved("update", f"常用回复“{title}”已保存", row, org, old_org=old_org.code)
+    return _saved("update", _("常用回复“%(title)s”已保存", title=title), row, org, old_org=old_org.code)
 
 
 @bp.post("/templates/<int:template_id>/delete")
@@ -106,4 +108,4 @@ def template_delete(template_id: int) -> ResponseReturnValue:
     row = _template_or_404(template_id)
     org = db.session.get(Org, row.org_id)
     db.session.delete(row)
-    return _saved("delete", f"常用回复“{row.title}”已删除", row, org)
+    return _saved("delete", _("常用回复“%(title)s”已删除", title=row.title), row, org)

@@ -1,0 +1,226 @@
+"""The staff desk's admin and report pages in English (`?lang=en`, then the `lang` cookie).
+
+NEEDS THE MERGED CATALOG: `test_admin_and_report_pages_have_no_chinese_chrome_in_english` passes
+only once the English strings of these pages (/work/notes/E_en.po at the time of writing) are in
+supervise/translations/en/LC_MESSAGES/messages.po and compiled; until then it fails and lists, per
+page, the Chinese text left. Data stays as entered (org names, usernames, category names, holiday
+names, reasons): those are taken out before looking for Chinese.
+
+The other tests keep the msgids that repeat texts of modules which do not mark them for extraction
+(weekly.py's labels and footnotes, settings.py's labels, the role labels) equal to those texts.
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+import time_machine
+from flask import g
+from sqlalchemy import select
+
+from supervise.cases.models import Category
+from supervise.deadlines.models import CalendarDay
+from supervise.extensions import db
+from supervise.intake.models import Point
+from supervise.orgs.models import Org
+from supervise.reports.models import WeeklyReport
+from supervise.staff.models import ReplyTemplate, User
+from tests.web.test_admin import login
+from tests.web.test_reports_ui import AFTER, WEEK, build_week
+
+# Ideographs, CJK punctuation (not U+3000, the ideographic space used to indent org options) and
+# fullwidth forms (，：（）；): any of them in English chrome is an untranslated string.
+CJK = re.compile(r"[\u3001-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
+SHOWN_ATTRIBUTES = ("title", "placeholder", "aria-label", "alt")
+SKIPPED_ELEMENTS = {"script", "style", "textarea"}
+
+
+class _Readable(HTMLParser):
+    """What a person reads on a page: text nodes and the attributes shown or spoken."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in SKIPPED_ELEMENTS:
+            self._skipping.append(tag)
+        self.parts += [value for name, value in attrs if name in SHOWN_ATTRIBUTES and value]
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._skipping and self._skipping[-1] == tag:
+            self._skipping.pop()
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping and data.strip():
+            self.parts.append(data)
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string inside a stored report's JSON."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def _data_values() -> list[str]:
+    """What users and the calendar put in: shown as entered, in any language. Longest first, so a
+    name is removed whole before any shorter name inside it."""
+    values: set[str] = {"中文"}  # the language switch names each language in itself
+    values |= set(db.session.scalars(select(Org.name)))
+    values |= set(db.session.scalars(select(User.username)))
+    values |= {name for name in db.session.scalars(select(User.display_name)) if name}
+    values |= set(db.session.scalars(select(Category.name)))
+    values |= set(db.session.scalars(select(Point.name)))
+    for title, body in db.session.execute(select(ReplyTemplate.title, ReplyTemplate.body)):
+        values |= {title, body}
+    values |= {name for name in db.session.scalars(select(CalendarDay.name)) if name}
+    for data, reason in db.session.execute(select(WeeklyReport.data, WeeklyReport.reason)):
+        values |= {s for s in _strings(data) if s not in data.get("footnotes", [])}  # notes: chrome
+        values |= {reason} if reason else set()
+    return sorted((v for v in values if v), key=len, reverse=True)
+
+
+def _chinese_left(page: str, data: list[str]) -> list[str]:
+    reader = _Readable()
+    reader.feed(page)
+    left = []
+    for part in reader.parts:
+        for value in data:
+            part = part.replace(value, " ")
+        if CJK.search(part):
+            left.append(" ".join(part.split()))
+    return left
+
+
+@pytest.fixture
+def per_request_language(app):
+    """Each request picks its language afresh. The test app context outlives requests (conftest),
+    and flask-babel keeps the locale it chose in that context's `g`."""
+
+    @app.before_request
+    def _forget_the_locale() -> None:
+        g.pop("_flask_babel", None)
+
+
+def test_admin_and_report_pages_have_no_chinese_chrome_in_english(app, client, demo, per_request_language):
+    """Every admin section, a refused form, a flash, the report list and a week's report, as
+    demo-admin in English. Fails until the lead merges the English catalog (see the docstring)."""
+    build_week()  # 2026-W48 with flagged orgs and overdue cases: every part of the report page shows
+    with time_machine.travel(AFTER, tick=True):
+        county = db.session.scalar(select(Org).where(Org.code == "demo-county"))
+        db.session.add(
+            ReplyTemplate(org_id=county.id, title="受理告知", body="您反映的问题已受理，正在办理。")
+        )
+        db.session.commit()
+        token = login(client, "demo-admin")
+        english = client.get("/staff/admin/?lang=en")  # this request only; then the cookie
+        assert english.status_code == 200 and '<html lang="en' in english.get_data(as_text=True)
+        client.set_cookie("lang", "en")
+
+        pages = {"admin index": english.get_data(as_text=True)}
+        for section in (
+            "users",
+            "orgs",
+            "points",
+            "categories",
+            "calendar",
+            "calendar?year=2031",  # no official schedule: the rule-based warning and holidays
+            "settings",
+            "templates",
+            "outbox",
+            "jobs",
+        ):
+            response = client.get(f"/staff/admin/{section}")
+            assert response.status_code == 200, section
+            pages[section] = response.get_data(as_text=True)
+        template_id = db.session.scalar(select(ReplyTemplate.id))
+        pages["template edit"] = client.get(f"/staff/admin/templates/{template_id}").get_data(as_text=True)
+        # Python's messages: a refused form's field errors, and a flash after a redirect.
+        refused = client.post(
+            "/staff/admin/categories", data={"csrf_token": token, "code": "bad code", "sort_order": "x"}
+        )
+        assert refused.status_code == 422
+        pages["categories, refused"] = refused.get_data(as_text=True)
+        empty = client.post("/staff/admin/settings", data={"csrf_token": token})
+        assert empty.status_code == 422  # every field missing: each label's "must be a whole number"
+        pages["settings, refused"] = empty.get_data(as_text=True)
+        toggled = client.post(
+            f"/staff/admin/points/{db.session.scalar(select(Point.id))}/active",
+            data={"csrf_token": token, "active": "0"},
+            follow_redirects=True,
+        )
+        pages["points, flash"] = toggled.get_data(as_text=True)
+        created = client.post(
+            "/staff/admin/users",
+            data={
+                "csrf_token": token,
+                "username": "new-intake",
+                "org": county.id,
+                "role": ["intake", "admin"],
+            },
+        )
+        assert created.status_code == 200
+        pages["password shown"] = created.get_data(as_text=True)
+        pages["reports"] = client.get("/staff/reports/").get_data(as_text=True)
+        report = client.get(f"/staff/reports/{WEEK}")
+        assert report.status_code == 200
+        pages["weekly report"] = report.get_data(as_text=True)
+        pages["weekly report, township"] = client.get(f"/staff/reports/{WEEK}?org=demo-town-1-jw").get_data(
+            as_text=True
+        )
+
+        data = _data_values()
+        left = {name: _chinese_left(page, data) for name, page in pages.items()}
+    assert "Holiday calendar" in pages["calendar"] and "Weekly overdue-case circular" in pages["reports"], (
+        "the English catalog of these pages is not merged yet (/work/notes/E_en.po)"
+    )
+    assert {name: found for name, found in left.items() if found} == {}
+
+
+def test_the_report_screen_msgids_repeat_weekly_py():
+    from supervise.reports import screen, weekly
+
+    assert screen.LABELS == weekly.LABELS
+    assert screen.FOOTNOTES == weekly.FOOTNOTES
+
+
+def test_the_settings_and_role_msgids_repeat_their_modules():
+    from supervise.settings import DEADLINE_SETTINGS
+    from supervise.staff.admin.settings import SETTING_LABELS
+    from supervise.staff.admin.users import ROLE_MSGIDS
+    from supervise.staff.services import ROLE_LABELS
+
+    assert {key: label for key, (label, _low, _high) in DEADLINE_SETTINGS.items()} == SETTING_LABELS
+    assert ROLE_MSGIDS == ROLE_LABELS
+
+
+def test_chinese_pages_say_the_same_and_stored_footnotes_of_other_wording_stay(
+    app, client, demo, per_request_language
+):
+    """In Chinese nothing changed: the translated footnotes are the stored ones; a version stored
+    with other wording is shown as recorded, in any language."""
+    build_week()
+    with time_machine.travel(AFTER, tick=True):
+        login(client, "demo-admin")
+        stored = db.session.scalar(select(WeeklyReport).where(WeeklyReport.week == WEEK))
+        page = client.get(f"/staff/reports/{WEEK}").get_data(as_text=True)
+        assert all(note in page for note in stored.data["footnotes"])
+        # A version stored before the footnotes were reworded.
+        db.session.add(
+            WeeklyReport(
+                week=WEEK, version=2, data={**stored.data, "footnotes": ["旧版说明：按当时口径统计。"]}
+            )
+        )
+        db.session.commit()
+        for lang in ("zh", "en"):
+            page = client.get(f"/staff/reports/{WEEK}?version=2&lang={lang}").get_data(as_text=True)
+            assert "旧版说明：按当时口径统计。" in page, lang
