@@ -153,7 +153,7 @@ def app(services, _schema):
 
     @app.before_request
     def _fresh_request_globals() -> None:
-        for name in ("_login_user", "csrf_token", "auth_via"):
+        for name in ("_login_user", "csrf_token", "auth_via", "_flask_babel"):
             g.pop(name, None)
 
     with app.app_context():
