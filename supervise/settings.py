@@ -13,19 +13,20 @@ from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from supervise.extensions import db
+from supervise.i18n import N_
 
 # key → (label, lowest, highest): what the admin page edits, and its bounds.
 DEADLINE_SETTINGS: dict[str, tuple[str, int, int]] = {
-    "RESPONSE_DAYS": ("答复期限（工作日）", 1, 60),
-    "STAGE_DAYS": ("受理/转办期限（工作日）", 1, 30),
-    "DUE_SOON_DAYS": ("即将超期提醒（剩余工作日）", 0, 10),
-    "AUTO_CLOSE_DAYS": ("未评价自动办结（工作日）", 1, 60),
-    "ACK_DAYS": ("实名举报受理告知期限（工作日）", 1, 60),
-    "LEVEL2_DAYS": ("超期后升级为二级督办（工作日）", 1, 30),
-    "MAX_EXTENSIONS": ("每件最多延期次数", 0, 10),
+    "RESPONSE_DAYS": (N_("答复期限（工作日）"), 1, 60),
+    "STAGE_DAYS": (N_("受理/转办期限（工作日）"), 1, 30),
+    "DUE_SOON_DAYS": (N_("即将超期提醒（剩余工作日）"), 0, 10),
+    "AUTO_CLOSE_DAYS": (N_("未评价自动办结（工作日）"), 1, 60),
+    "ACK_DAYS": (N_("实名举报受理告知期限（工作日）"), 1, 60),
+    "LEVEL2_DAYS": (N_("超期后升级为二级督办（工作日）"), 1, 30),
+    "MAX_EXTENSIONS": (N_("每件最多延期次数"), 0, 10),
     # 每周通报: orgs below these rates are flagged, as county bulletins do.
-    "ON_TIME_RATE_TARGET": ("通报线：按期答复率（%）", 0, 100),
-    "SATISFACTION_RATE_TARGET": ("通报线：满意率（%）", 0, 100),
+    "ON_TIME_RATE_TARGET": (N_("通报线：按期答复率（%）"), 0, 100),
+    "SATISFACTION_RATE_TARGET": (N_("通报线：满意率（%）"), 0, 100),
 }
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from supervise.cases.workflow import Actor
 from supervise.errors import InvalidInput, NotFound
 from supervise.extensions import db
-from supervise.reports import screen, services
+from supervise.reports import services, weekly
 from supervise.reports.models import WeeklyReport
 from supervise.reports.weekly import Week
 from supervise.staff import audit
@@ -79,7 +79,7 @@ def _stored_or_404(week: Week) -> WeeklyReport:
 
 def _labels() -> dict[str, str]:
     """The figures' names in the reader's language."""
-    return {key: _(msgid) for key, msgid in screen.LABELS.items()}
+    return {key: _(msgid) for key, msgid in weekly.LABELS.items()}
 
 
 def _footnotes(view: dict[str, Any]) -> list[str]:
@@ -93,9 +93,9 @@ def _footnotes(view: dict[str, Any]) -> list[str]:
             for note in notes
         ]
 
-    if view["footnotes"] != fill(screen.FOOTNOTES):
+    if view["footnotes"] != fill(weekly.FOOTNOTES):
         return view["footnotes"]
-    return fill([_(note) for note in screen.FOOTNOTES])
+    return fill([_(note) for note in weekly.FOOTNOTES])
 
 
 def _view(report: WeeklyReport) -> dict[str, Any]:

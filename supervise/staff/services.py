@@ -15,15 +15,16 @@ from werkzeug.security import generate_password_hash
 
 from supervise.dbtypes import utcnow
 from supervise.errors import InvalidInput
+from supervise.i18n import N_
 from supervise.orgs.models import Org
 from supervise.staff.models import BODY_ROLES, ROLE_ORDER, UNIT_ROLES, ApiToken, Role, User
 
 ROLE_LABELS = {
-    "intake": "受理员",
-    "handler": "承办人",
-    "supervisor": "督办/审核",
-    "leader": "单位负责人",
-    "admin": "管理员",
+    "intake": N_("受理员"),
+    "handler": N_("承办人"),
+    "supervisor": N_("督办/审核"),
+    "leader": N_("单位负责人"),
+    "admin": N_("管理员"),
 }
 
 

@@ -174,23 +174,6 @@ def test_admin_and_report_pages_have_no_chinese_chrome_in_english(app, client, d
     assert {name: found for name, found in left.items() if found} == {}
 
 
-def test_the_report_screen_msgids_repeat_weekly_py():
-    from supervise.reports import screen, weekly
-
-    assert screen.LABELS == weekly.LABELS
-    assert screen.FOOTNOTES == weekly.FOOTNOTES
-
-
-def test_the_settings_and_role_msgids_repeat_their_modules():
-    from supervise.settings import DEADLINE_SETTINGS
-    from supervise.staff.admin.settings import SETTING_LABELS
-    from supervise.staff.admin.users import ROLE_MSGIDS
-    from supervise.staff.services import ROLE_LABELS
-
-    assert {key: label for key, (label, _low, _high) in DEADLINE_SETTINGS.items()} == SETTING_LABELS
-    assert ROLE_MSGIDS == ROLE_LABELS
-
-
 def test_chinese_pages_say_the_same_and_stored_footnotes_of_other_wording_stay(app, client, demo):
     """In Chinese nothing changed: the translated footnotes are the stored ones; a version stored
     with other wording is shown as recorded, in any language."""

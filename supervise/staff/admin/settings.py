@@ -8,33 +8,16 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from supervise.i18n import N_
 from supervise.settings import DEADLINE_SETTINGS, deadline_settings, set_value
 from supervise.staff.admin.common import bp, changes_between, commit_change, system_admin_required
 from supervise.staff.auth import staff_required
 from supervise.staff.models import Role
 
-# The labels of DEADLINE_SETTINGS as msgids: supervise/settings.py does not mark them for extraction,
-# so they are repeated here (tests/web/test_staff_english.py keeps the two equal).
-SETTING_LABELS = {
-    "RESPONSE_DAYS": N_("答复期限（工作日）"),
-    "STAGE_DAYS": N_("受理/转办期限（工作日）"),
-    "DUE_SOON_DAYS": N_("即将超期提醒（剩余工作日）"),
-    "AUTO_CLOSE_DAYS": N_("未评价自动办结（工作日）"),
-    "ACK_DAYS": N_("实名举报受理告知期限（工作日）"),
-    "LEVEL2_DAYS": N_("超期后升级为二级督办（工作日）"),
-    "MAX_EXTENSIONS": N_("每件最多延期次数"),
-    "ON_TIME_RATE_TARGET": N_("通报线：按期答复率（%）"),
-    "SATISFACTION_RATE_TARGET": N_("通报线：满意率（%）"),
-}
-
 
 def _fields() -> dict[str, tuple[str, int, int]]:
     """DEADLINE_SETTINGS with each label in the request's language (translated here, not in the
     template: Jinja's `_()` %-formats, and two labels contain a literal %)."""
-    return {
-        key: (_(SETTING_LABELS[key]), low, high) for key, (_label, low, high) in DEADLINE_SETTINGS.items()
-    }
+    return {key: (_(label), low, high) for key, (label, low, high) in DEADLINE_SETTINGS.items()}
 
 
 def _read_form() -> tuple[dict[str, Any], dict[str, str]]:

@@ -37,6 +37,7 @@ from supervise.staff.auth import end_sessions, staff_required
 from supervise.staff.models import ROLE_ORDER, Role, User
 from supervise.staff.services import (
     MIN_PASSWORD,
+    ROLE_LABELS,
     active_tokens,
     check_password_policy,
     check_roles_fit,
@@ -47,20 +48,11 @@ from supervise.staff.services import (
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
 ROLES = [r.value for r in ROLE_ORDER]
-# ROLE_LABELS (supervise/staff/services.py) as msgids: that module does not mark them for
-# extraction, so they are repeated here (tests/web/test_staff_english.py keeps the two equal).
-ROLE_MSGIDS = {
-    "intake": N_("受理员"),
-    "handler": N_("承办人"),
-    "supervisor": N_("督办/审核"),
-    "leader": N_("单位负责人"),
-    "admin": N_("管理员"),
-}
 
 
 def role_names() -> dict[str, str]:
     """Each role's label in the request's language, for the admin pages."""
-    return {role: _(label) for role, label in ROLE_MSGIDS.items()}
+    return {role: _(label) for role, label in ROLE_LABELS.items()}
 
 
 def _roles(form: Form, org: Org) -> list[str]:
