@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """The two commands of the README, for a machine that has only Python 3.11+.
 
-    python3 dev.py up      set up, load demo data, run web + worker + cron + embedded Redis
-    python3 dev.py test    set up, run the test suite (extra arguments go to pytest)
+    python3 dev.py up [--host H] [--port N]   set up, load the demo county with eight weeks of
+                                              history, run web + worker + cron + embedded Redis
+    python3 dev.py test [pytest args]         set up for tests too, run the test suite
 
-Both create `.venv` on first use and reinstall only when pyproject.toml changed. Standard library
-only: this file runs before anything is installed.
+Both create `.venv` on first use and reinstall only when pyproject.toml changed. `up` installs
+what running the system needs (the `embedded` extra); `test` adds the `dev` extra (pytest,
+Playwright, schemathesis…), which a first `up` should not wait for. Each extras set keeps its own
+stamp, so `up` after `test` installs nothing. Standard library only: this file runs before
+anything is installed.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
-STAMP = VENV / ".installed"
+RUN_EXTRAS = "embedded"
+TEST_EXTRAS = "embedded,dev"
 
 
 def run(*args: str | Path, env: dict[str, str] | None = None) -> None:
@@ -30,31 +35,58 @@ def run(*args: str | Path, env: dict[str, str] | None = None) -> None:
         sys.exit(result.returncode)
 
 
-def ensure_venv() -> None:
+def stamp(extras: str) -> Path:
+    """One stamp per extras set: installing `embedded,dev` also satisfies `embedded`, but a
+    pyproject change invalidates each on its own."""
+    return VENV / f".installed-{extras.replace(',', '-')}"
+
+
+def ensure_venv(extras: str) -> None:
     if sys.version_info < (3, 11):
         sys.exit(f"Python 3.11 or newer is needed (this is {sys.version.split()[0]})")
     if not PYTHON.exists():
         print("· creating .venv", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if STAMP.exists() and STAMP.read_text() == wanted:
+    if any(stamp(e).exists() and stamp(e).read_text() == wanted for e in (extras, TEST_EXTRAS)):
         return
-    print("· installing supervise and its dependencies into .venv (first run takes a minute)", flush=True)
-    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    run(PYTHON, "-m", "pip", "install", "--quiet", "-e", ".[embedded,dev]")
-    STAMP.write_text(wanted)
+    print(f"· installing supervise[{extras}] into .venv (first time only)", flush=True)
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", f".[{extras}]")
+    stamp(extras).write_text(wanted)
 
 
 def up(extra: list[str]) -> None:
-    ensure_venv()
+    """`up [--host H] [--port N] [serve options]`: the demo prints point URLs for the address
+    `serve` will listen on (SUPERVISE_BASE_URL wins when set, e.g. a LAN address for a phone)."""
+    ensure_venv(RUN_EXTRAS)
     supervise = BIN / "supervise"
-    run(supervise, "init")
-    run(supervise, "demo")
-    os.execv(str(supervise), [str(supervise), "serve", *extra])
+    env = dict(os.environ)
+    env.setdefault("SUPERVISE_BASE_URL", base_url(extra))
+    run(supervise, "init", env=env)
+    run(supervise, "demo", "--history", env=env)
+    os.execve(str(supervise), [str(supervise), "serve", *extra], env)
+
+
+def option(args: list[str], name: str, default: str) -> str:
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return default
+
+
+def base_url(args: list[str]) -> str:
+    """What `supervise serve` will print: a wildcard host is shown as loopback (open it on this
+    machine; a phone needs SUPERVISE_BASE_URL=http://<lan-ip>:<port>, see README)."""
+    host = option(args, "--host", "127.0.0.1")
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - parsing the user's choice, not binding
+        host = "127.0.0.1"
+    return f"http://{host}:{option(args, '--port', '8000')}"
 
 
 def test(extra: list[str]) -> None:
-    ensure_venv()
+    ensure_venv(TEST_EXTRAS)
     run(PYTHON, "-m", "pytest", *extra)
 
 

@@ -59,14 +59,25 @@ def _warn_bodies_without_intake() -> None:
 
 
 @main.command()
+@click.option(
+    "--history",
+    is_flag=True,
+    help="also replay eight weeks of cases through the services (overdue, escalated, reopened, "
+    "rated, weekly reports); skipped when loaded already",
+)
 @with_appcontext
-def demo() -> None:
+def demo(history: bool) -> None:
     """Load demo orgs, points, categories, one account per role and a few cases; print logins."""
     from supervise.demo import load_demo
 
     if current_app.config["SUPERVISE_ENV"] == "production":
         raise click.ClickException("refusing to load demo data in production")
     summary = load_demo()
+    if history:
+        from supervise.demo_history import load_history
+
+        loaded = load_history()
+        click.echo("History: loaded already, nothing added" if loaded is None else "\n".join(loaded.lines()))
     base = current_app.config["BASE_URL"]
     click.echo(f"Demo password for every demo account: {summary['password']}")
     names = summary["org_names"]
@@ -74,37 +85,91 @@ def demo() -> None:
         click.echo(f"  {username:<30} {roles:<18} {names.get(org, org)}")
     for line in summary["warnings"]:
         click.echo(f"warning: {line}", err=True)
-    click.echo("Points (QR targets):")
+    click.echo(f"Points (QR targets) at {base}:")
     for name, token in summary["points"]:
         click.echo(f"  {name:<24} {base}/s/{token}")
+    qr_file = _export_demo_qr(base)
+    click.echo(f"QR codes and posters for these addresses: {qr_file}")
+    if _loopback(base):
+        click.echo(
+            "  (a phone cannot open 127.0.0.1: run with --host 0.0.0.0 and "
+            "SUPERVISE_BASE_URL=http://<this machine's LAN IP>:<port>; see README)"
+        )
+    click.echo(f"Citizen form {base}/report · tracking {base}/track · staff desk {base}/staff/login")
     click.echo("API token for a demo account: supervise user token demo-intake")
+
+
+def _loopback(base: str) -> bool:
+    from urllib.parse import urlsplit
+
+    return (urlsplit(base).hostname or "") in ("127.0.0.1", "localhost", "::1")
+
+
+def _export_demo_qr(base: str) -> Path:
+    """Every demo point's QR code and poster, for the address printed above (the same ZIP as
+    `supervise qr export --org demo-county`), rewritten on each run so a new address takes."""
+    from supervise.intake.qr import export_points_zip
+    from supervise.orgs.services import get_org_by_code
+
+    output = Path(current_app.config["DATA_DIR"]) / "demo-qr-codes.zip"
+    output.write_bytes(export_points_zip(get_org_by_code(db.session, "demo-county"), base))
+    return output
 
 
 # -- processes -------------------------------------------------------------------------------------
 
 
-def _redis_for_command(app) -> subprocess.Popen | None:
+def _redis_for_command(app, *, new_session: bool = False) -> subprocess.Popen | None:
     """Start the embedded redis-server when REDIS_URL is unset and none answers yet."""
     if not app.config["REDIS_EMBEDDED"]:
         return None
     from supervise.queueing import start_embedded_redis
 
-    return start_embedded_redis(Path(app.config["DATA_DIR"]))
+    return start_embedded_redis(Path(app.config["DATA_DIR"]), new_session=new_session)
+
+
+def public_base_url(host: str, port: int) -> str:
+    """The address people and QR codes use: SUPERVISE_BASE_URL when set (e.g. the machine's LAN
+    address for a phone), else where we listen, a wildcard host shown as loopback."""
+    configured = os.environ.get("SUPERVISE_BASE_URL", "").strip().rstrip("/")
+    if configured:
+        return configured
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - displaying, not binding
+    return f"http://{shown}:{port}"
+
+
+# The order children are stopped in: what uses Redis first, Redis last, so the worker finishes its
+# job and reports before its broker goes away.
+STOP_ORDER = ("web", "cron", "worker", "redis")
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="0.0.0.0: reachable from a phone")
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--web-workers", default=2, show_default=True, type=int)
 def serve(host: str, port: int, web_workers: int) -> None:
-    """Web (gunicorn) + worker + cron (+ embedded Redis when REDIS_URL is unset). Ctrl-C stops all."""
+    """Web (gunicorn) + worker + cron (+ embedded Redis when REDIS_URL is unset). Ctrl-C stops all.
+
+    Every child runs in its own session, away from the terminal's process group: Ctrl-C reaches
+    only this process, which stops them in order (web, cron, worker, then Redis) and exits 0.
+    Were they in the terminal's group, each would get the SIGINT at once: Redis first to go,
+    the worker's running job failing against it, and this loop reporting a crash.
+    """
+    stopping = False
+
+    def stop(*_args) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     app = create_app()
-    redis_proc = _redis_for_command(app)
-    env = {
-        **os.environ,
-        "SUPERVISE_DATA_DIR": app.config["DATA_DIR"],
-        "SUPERVISE_BASE_URL": os.environ.get("SUPERVISE_BASE_URL", f"http://{host}:{port}"),
-    }
+    base = public_base_url(host, port)
+    children: dict[str, subprocess.Popen] = {}
+    redis_proc = _redis_for_command(app, new_session=True)
+    if redis_proc:
+        children["redis"] = redis_proc
+    env = {**os.environ, "SUPERVISE_DATA_DIR": app.config["DATA_DIR"], "SUPERVISE_BASE_URL": base}
     me = [sys.executable, "-m", "supervise.cli"]
     # The web processes' request counters, added up at each scrape of /metrics (gunicorn_conf.py
     # empties the directory at start).
@@ -113,9 +178,9 @@ def serve(host: str, port: int, web_workers: int) -> None:
         "PROMETHEUS_MULTIPROC_DIR": os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         or str(Path(app.config["DATA_DIR"]) / "prometheus"),
     }
-    children = {
+    commands = {
         # supervise/gunicorn_conf.py's settings (from the environment), with -b and -w on top.
-        "web": subprocess.Popen(  # noqa: S603
+        "web": (
             [
                 sys.executable,
                 "-m",
@@ -126,51 +191,55 @@ def serve(host: str, port: int, web_workers: int) -> None:
                 f"{host}:{port}",
                 "-w",
                 str(web_workers),
+                # gunicorn's lines in the app's text shape (ISO 8601 UTC times); JSON has it already.
                 "supervise.wsgi:app",
             ],
-            env=web_env,
+            web_env,
         ),
-        "worker": subprocess.Popen([*me, "worker"], env=env),  # noqa: S603
-        "cron": subprocess.Popen([*me, "cron"], env=env),  # noqa: S603
+        "worker": ([*me, "worker"], env),
+        "cron": ([*me, "cron"], env),
     }
-    if redis_proc:
-        children["redis"] = redis_proc
-    stopping = False
-
-    def stop(*_args) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    if _wait_for_web(f"http://{host}:{port}/healthz", children["web"]):
-        click.echo(_banner(app, f"http://{host}:{port}", bool(redis_proc)))
+    for name, (argv, child_env) in commands.items():
+        if not stopping:
+            children[name] = subprocess.Popen(argv, env=child_env, start_new_session=True)  # noqa: S603
+    local = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"  # noqa: S104
+    if not stopping and _wait_for_web(f"{local}/healthz", children["web"], lambda: stopping):
+        click.echo(_banner(app, base, host, port, bool(redis_proc)))
     exit_code = 0
     while not stopping:
-        time.sleep(0.5)
+        time.sleep(0.3)
         for name, proc in children.items():
             if proc.poll() is not None:
                 click.echo(f"{name} exited with {proc.returncode}; stopping everything", err=True)
                 stopping, exit_code = True, 1
                 break
-    # Redis last: the worker finishes its job and reports before its broker goes away.
-    order = [n for n in ("web", "cron", "worker", "redis") if n in children]
-    for name in order:
-        proc = children[name]
-        if proc.poll() is None:
-            proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    _stop_children(children)
     sys.exit(exit_code)
 
 
-def _wait_for_web(url: str, web: subprocess.Popen, seconds: float = 30) -> bool:
+def _stop_children(children: dict[str, subprocess.Popen], timeout: float = 20) -> None:
+    """SIGTERM the users of Redis together (each shuts down gracefully), wait for them, then
+    Redis (which saves its snapshot on SIGTERM); SIGKILL whatever outlives the timeout."""
+    users = [children[n] for n in STOP_ORDER if n in children and n != "redis"]
+    for proc in users:
+        if proc.poll() is None:
+            proc.terminate()
+    for group in (users, [children["redis"]] if "redis" in children else []):
+        for proc in group:
+            if group is not users and proc.poll() is None:
+                proc.terminate()
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _wait_for_web(url: str, web: subprocess.Popen, cancelled, seconds: float = 30) -> bool:
     import urllib.request
 
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and web.poll() is None:
+    while time.monotonic() < deadline and web.poll() is None and not cancelled():
         try:
             with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our own loopback URL
                 return response.status == 200
@@ -179,25 +248,47 @@ def _wait_for_web(url: str, web: subprocess.Popen, seconds: float = 30) -> bool:
     return False
 
 
-def _banner(app, base: str, embedded_redis: bool) -> str:
+def _banner(app, base: str, host: str, port: int, embedded_redis: bool) -> str:
+    """What `serve` prints once the web answers: where each kind of user goes (README's first
+    screen says the same), with the address people will use."""
     from sqlalchemy import select
 
+    from supervise.intake.models import Point
+    from supervise.orgs.models import Org
     from supervise.staff.models import User
 
     with app.app_context():
-        demo_users = db.session.scalars(select(User.username).where(User.username.like("demo-%"))).all()
+        demo_users = set(db.session.scalars(select(User.username).where(User.username.like("demo-%"))))
+        point = db.session.execute(
+            select(Point.token, Point.name)
+            .join(Org, Point.org_id == Org.id)
+            .where(Point.active.is_(True))
+            .order_by((Org.code == "demo-town-1-village-1").desc(), Point.id)
+            .limit(1)
+        ).first()
     lines = [
         "",
         "  码上监督 is running",
-        f"    home           {base}/",
-        f"    API document   {base}/api/v1/openapi.json",
-        f"    readiness      {base}/readyz",
+        f"    citizen form   {base}/report"
+        + (f"   (a QR point: {base}/s/{point.token} {point.name})" if point else ""),
+        f"    tracking       {base}/track",
+        f"    staff desk     {base}/staff/login",
+        f"    API document   {base}/api/v1/openapi.json    readiness {base}/readyz",
     ]
     if demo_users:
         from supervise.demo import DEMO_PASSWORD
 
-        lines.append(f"    demo accounts  {', '.join(sorted(demo_users)[:4])}, … (password {DEMO_PASSWORD})")
-        lines.append("    API token      .venv/bin/supervise user token demo-intake")
+        lines += [
+            f"    demo accounts  password {DEMO_PASSWORD}; every account: supervise demo",
+            "      demo-town-1-jw-intake         城关镇纪委: 受理, 转办, 审核发布",
+            "      demo-town-1-village-1-leader  东关村: 交办与答复 (no reporter shown)",
+            "      demo-supervisor               县纪委监委: all cases, 督办, weekly reports",
+            "    API token      .venv/bin/supervise user token demo-intake",
+        ]
+    if host in ("127.0.0.1", "localhost", "::1"):
+        lines.append(
+            f"    from a phone   --host 0.0.0.0 and SUPERVISE_BASE_URL=http://<LAN IP>:{port} (README)"
+        )
     lines.append(f"  Ctrl-C stops web, worker, cron{' and the embedded Redis' if embedded_redis else ''}.")
     return "\n".join([*lines, ""])
 

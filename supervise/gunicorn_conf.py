@@ -134,8 +134,8 @@ class JsonLogger(glogging.Logger):
             self.exception("access log line failed")
 
 
-if _log_format() == "json":
-    logger_class = JsonLogger
+# Text: the app's shape (supervise/gunicorn_logging.py), so every line starts with the same ISO 8601 UTC time.
+logger_class = JsonLogger if _log_format() == "json" else "supervise.gunicorn_logging.TextLogger"
 
 
 def on_starting(server) -> None:

@@ -5,6 +5,11 @@ incoming `X-Request-ID` (a proxy's) or makes one, and echoes it in the response;
 request enqueues carry it in their RQ meta, and `workers.context.job` puts it back into the log
 context while the job runs, with the job's id. Only the standard library is used.
 
+Every time on a line is ISO 8601 in UTC with its offset (2026-12-01T13:00:10.157+00:00), text or
+JSON, whatever the process's local zone: the cron process runs in Asia/Shanghai for RQ's cron
+strings, and lines of the web, worker and cron must sort and compare as they are. gunicorn's own
+lines take the same shape in development (supervise/gunicorn_logging.py).
+
 What is logged must never name a reporter: names and phones are encrypted at rest and shown
 masked; access codes travel only in POST bodies and are never logged (the test suite greps the
 log of a whole run for the test reporters' names, phones and codes: tests/conftest.py).
@@ -66,6 +71,11 @@ class ContextFilter(logging.Filter):
         return True
 
 
+def log_time(created: float) -> str:
+    """A record's time as every line shows it: ISO 8601, UTC, milliseconds, with the offset."""
+    return datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts (ISO 8601 UTC), level, logger, message, request_id, job_id,
     and exc_info / stack_info as text when present."""
@@ -73,7 +83,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         ContextFilter().filter(record)
         entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": log_time(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -93,6 +103,10 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__(TEXT_FORMAT)
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        # Not time.localtime: the cron process's zone is Asia/Shanghai, the others' UTC.
+        return log_time(record.created)
 
     def format(self, record: logging.LogRecord) -> str:
         ContextFilter().filter(record)

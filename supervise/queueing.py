@@ -131,11 +131,13 @@ def _answers(socket_path: Path) -> bool:
         return False
 
 
-def start_embedded_redis(data_dir: Path) -> subprocess.Popen | None:
+def start_embedded_redis(data_dir: Path, *, new_session: bool = False) -> subprocess.Popen | None:
     """Start redis-server on `data_dir/redis.sock` unless one already answers there.
 
     Returns the process we started (the caller stops it), or None if one was running. Persistence
     is on (RDB snapshots in the data dir) so queued jobs survive a restart of `supervise serve`.
+    `new_session`: out of the terminal's process group, so Ctrl-C reaches only the caller, which
+    stops Redis after the processes that use it (`supervise serve`).
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     sock = data_dir / "redis.sock"
@@ -162,6 +164,7 @@ def start_embedded_redis(data_dir: Path) -> subprocess.Popen | None:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=new_session,
     )
     for _ in range(100):
         if _answers(sock):

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import subprocess
 import sys
+import zipfile
+from pathlib import Path
 
 import pytest
 
 from supervise.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -66,18 +72,76 @@ def test_user_create_and_token(cli, client, demo):
 
 
 def test_init_and_demo_on_a_fresh_data_dir(tmp_path):
-    """The console script end to end: a new data dir, `init`, `demo` twice (idempotent)."""
+    """The console script end to end: a new data dir, `init`, `demo --history` twice (idempotent),
+    at the address people will use (SUPERVISE_BASE_URL, as `dev.py up --port` sets it)."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}
     env["SUPERVISE_DATA_DIR"] = str(tmp_path)
     env["REDIS_URL"] = f"unix://{tmp_path}/absent.sock"  # demo works with Redis away (outbox waits)
+    env["SUPERVISE_BASE_URL"] = base = "http://192.168.1.20:8123"
     run = [sys.executable, "-m", "supervise.cli"]
     init = subprocess.run([*run, "init"], env=env, capture_output=True, text=True, timeout=120)
     assert init.returncode == 0, init.stderr
-    first = subprocess.run([*run, "demo"], env=env, capture_output=True, text=True, timeout=120)
-    second = subprocess.run([*run, "demo"], env=env, capture_output=True, text=True, timeout=120)
+    first = subprocess.run([*run, "demo", "--history"], env=env, capture_output=True, text=True, timeout=120)
+    second = subprocess.run([*run, "demo", "--history"], env=env, capture_output=True, text=True, timeout=120)
     assert first.returncode == second.returncode == 0, first.stderr
-    assert "demo-supervisor" in first.stdout and "/s/" in first.stdout
-    assert first.stdout == second.stdout
+    assert "demo-supervisor" in first.stdout and f"{base}/s/" in first.stdout
+    assert f"{base}/staff/login" in first.stdout and "127.0.0.1" not in first.stdout
+    assert "History: " in first.stdout and "weekly reports stored: " in first.stdout
+    assert "History: loaded already, nothing added" in second.stdout
+
+    def without_history(out: str) -> list[str]:
+        return [line for line in out.splitlines() if not line.startswith(("History", "  "))]
+
+    assert without_history(first.stdout) == without_history(second.stdout)
+    # The QR codes point at that address too.
+    with zipfile.ZipFile(tmp_path / "demo-qr-codes.zip") as qr:
+        index = qr.read("index.csv").decode("utf-8-sig")
+    urls = [row["url"] for row in csv.DictReader(io.StringIO(index))]
+    assert len(urls) == 9 and all(url.startswith(f"{base}/s/") for url in urls)
+
+
+def test_dev_up_installs_only_what_running_needs_and_passes_the_address(monkeypatch):
+    """`dev.py up --host 0.0.0.0 --port 9000`: the `embedded` extra only (the `dev` one is for
+    tests), and the demo prints the address serve will use."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        import dev
+    finally:
+        sys.path.remove(str(ROOT))
+    calls: list[tuple] = []
+    monkeypatch.setattr(dev, "ensure_venv", lambda extras: calls.append(("install", extras)))
+    monkeypatch.setattr(
+        dev, "run", lambda *args, env=None: calls.append((args[1:], env["SUPERVISE_BASE_URL"]))
+    )
+
+    def execve(path, argv, env):
+        calls.append((tuple(argv[1:]), env["SUPERVISE_BASE_URL"]))
+
+    monkeypatch.setattr(dev.os, "execve", execve)
+    monkeypatch.delenv("SUPERVISE_BASE_URL", raising=False)
+    dev.up(["--host", "0.0.0.0", "--port", "9000"])
+    local = "http://127.0.0.1:9000"
+    assert calls == [
+        ("install", "embedded"),
+        (("init",), local),
+        (("demo", "--history"), local),
+        (("serve", "--host", "0.0.0.0", "--port", "9000"), local),
+    ]
+    monkeypatch.setenv("SUPERVISE_BASE_URL", "http://192.168.1.20:9000")  # a phone's way in wins
+    calls.clear()
+    dev.up(["--port=9000"])
+    assert {c[1] for c in calls[1:]} == {"http://192.168.1.20:9000"}
+    assert dev.stamp("embedded") != dev.stamp("embedded,dev")
+
+
+def test_serve_prints_the_address_people_use(monkeypatch):
+    from supervise.cli import public_base_url
+
+    monkeypatch.delenv("SUPERVISE_BASE_URL", raising=False)
+    assert public_base_url("0.0.0.0", 8123) == "http://127.0.0.1:8123"
+    assert public_base_url("10.1.2.3", 80) == "http://10.1.2.3:80"
+    monkeypatch.setenv("SUPERVISE_BASE_URL", "http://192.168.1.20:8123/")
+    assert public_base_url("0.0.0.0", 8123) == "http://192.168.1.20:8123"
 
 
 def test_org_create_makes_the_top_of_the_tree_then_children(cli):
