@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -85,8 +86,24 @@ def base_url(args: list[str]) -> str:
     return f"http://{host}:{option(args, '--port', '8000')}"
 
 
+def ensure_axe() -> None:
+    """axe-core for the accessibility tests, as pinned by tests/browser/package-lock.json, where npm
+    is installed (without it those tests skip, as the browser tests do without Chromium)."""
+    browser_tests = ROOT / "tests" / "browser"
+    npm = shutil.which("npm")
+    lock = browser_tests / "package-lock.json"
+    marker = browser_tests / "node_modules" / ".installed"
+    wanted = hashlib.sha256(lock.read_bytes()).hexdigest()
+    if npm is None or (marker.exists() and marker.read_text() == wanted):
+        return
+    print("· installing axe-core for the accessibility tests (npm ci)", flush=True)
+    run(npm, "ci", "--prefix", browser_tests, "--no-audit", "--no-fund", "--silent")
+    marker.write_text(wanted)
+
+
 def test(extra: list[str]) -> None:
     ensure_venv(TEST_EXTRAS)
+    ensure_axe()
     run(PYTHON, "-m", "pytest", *extra)
 
 
