@@ -35,6 +35,8 @@ def tracking_no_key() -> str:
 
 limit_submissions = limiter.shared_limit(_setting("SUBMIT_RATE_LIMIT"), scope="submit", methods=["POST"])
 _lookups = limiter.shared_limit(_setting("TRACK_RATE_LIMIT"), scope="track")
+# The lookup rate alone, for pages that judge no access code (an SMS link's 256-bit token).
+limit_lookup_rate = _lookups
 FAILURES_BY_IP = Budget("track-ip", "TRACK_FAILURE_LIMIT")
 FAILURES_BY_CASE = Budget("track-case", "TRACK_FAILURE_LIMIT")
 TOO_MANY_FROM_HERE = N_("查询失败次数过多，请稍后再试")
@@ -54,13 +56,15 @@ def limit_lookups(view):
             response = make_response(view(*args, **kwargs))
         except NotFound:
             if not number_ok:
-                raise TooManyAttempts(_(TOO_MANY_FOR_NUMBER)) from None
+                raise TooManyAttempts(
+                    _(TOO_MANY_FOR_NUMBER), {"retry_after": FAILURES_BY_CASE.retry_after()}
+                ) from None
             raise
         if response.status_code != 404:
             FAILURES_BY_IP.refund(ip)
             FAILURES_BY_CASE.refund(number)
         elif not number_ok:
-            raise TooManyAttempts(_(TOO_MANY_FOR_NUMBER))
+            raise TooManyAttempts(_(TOO_MANY_FOR_NUMBER), {"retry_after": FAILURES_BY_CASE.retry_after()})
         return response
 
     return _lookups(wrapper)

@@ -39,3 +39,20 @@ class PointScan(db.Model):
     point_id: Mapped[int] = mapped_column(ForeignKey("points.id"), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     count: Mapped[int] = mapped_column(default=0)
+
+
+class CaseLink(db.Model):
+    """A one-time link sent by SMS that opens a case's tracking page without typing both codes.
+
+    Only the SHA-256 of the token is kept: a database dump holds no working link. The access code
+    itself never enters a URL; the link is a separate, single-use, expiring key.
+    """
+
+    __tablename__ = "case_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -44,7 +44,8 @@ def point(token_org: str = "demo-town-1") -> Point:
 def post_form(client, url, data=None, photos=()):
     body = {**FORM, **(data or {})}
     body["photos"] = [(io.BytesIO(content), name) for name, content in photos]
-    return client.post(url, data=body, content_type="multipart/form-data")
+    # Post/redirect/get: a successful submission answers 303 to the page showing the codes once.
+    return client.post(url, data=body, content_type="multipart/form-data", follow_redirects=True)
 
 
 def test_point_form_shows_point_and_counts_scans(client, demo):
@@ -280,6 +281,7 @@ def test_rating_and_supplement_through_the_pages(client, auth, demo):
             "photos": [(io.BytesIO(jpeg()), "c.jpg")],
         },
         content_type="multipart/form-data",
+        follow_redirects=True,
     )
     assert supplemented.status_code == 200 and "补充材料已提交" in supplemented.get_data(as_text=True)
     case = db.session.scalar(select(Case).where(Case.tracking_no == ref))
@@ -292,6 +294,7 @@ def test_rating_and_supplement_through_the_pages(client, auth, demo):
     rated = client.post(
         "/track/rate",
         data={"tracking_no": ref, "access_code": code, "rating": "unsatisfied", "comment": "没有解决"},
+        follow_redirects=True,
     )
     assert rated.status_code == 200 and "感谢您的评价" in rated.get_data(as_text=True)
     db.session.refresh(case)
