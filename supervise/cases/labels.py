@@ -73,3 +73,10 @@ ORG_KIND_LABELS = {
     "township": N_("乡镇政府/街道办"),
     "village": N_("村/社区"),
 }
+
+# Who acted, when it was not a member of staff (staff are shown by name and org).
+ACTOR_LABELS = {
+    "citizen": N_("群众"),
+    "system": N_("系统"),
+    "staff": N_("工作人员"),
+}

@@ -16,6 +16,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    UniqueConstraint,
     event,
     text,
 )
@@ -272,3 +273,24 @@ class Attachment(db.Model):
 
     case: Mapped[Case] = relationship(back_populates="attachments")
     event: Mapped[Event | None] = relationship()
+
+
+class CaseDraft(db.Model):
+    """草稿: what one person has typed into one form of one case, saved as they type.
+
+    Kept on the server, per user and case, rather than in the browser: office PCs are shared,
+    and a draft answer left in localStorage would be read by whoever signs in next. The row goes
+    when the action it was typed for succeeds.
+    """
+
+    __tablename__ = "case_drafts"
+    __table_args__ = (
+        UniqueConstraint("case_id", "user_id", "action", name="uq_case_drafts_case_user_action"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    action: Mapped[str] = mapped_column(String(32))  # the form: feedback, answer, publish, message, note
+    text: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, literal, select, tuple_, union_all
+from sqlalchemy import Select, func, literal, or_, select, tuple_, union_all
 from sqlalchemy.orm import Session, joinedload
 
 from supervise.cases.models import Case, Category
@@ -26,7 +26,7 @@ from supervise.deadlines.calendar import SHANGHAI
 from supervise.deadlines.clocks import Clocks
 from supervise.errors import InvalidInput
 from supervise.intake.models import Point
-from supervise.orgs.models import Org
+from supervise.orgs.models import BODY_KINDS, Org, OrgKind
 
 S = Status
 STATUS_QUEUES: dict[str, set[Status]] = {
@@ -257,14 +257,54 @@ def queues_for(actor: Actor) -> tuple[str, ...]:
 
 def queue_counts(session: Session, actor: Actor, clocks: Clocks, now: datetime) -> dict[str, int]:
     """How many cases each tab holds for this actor (the live counts on the tabs)."""
-    counts = {}
     ids = subtree_ids(session, actor) if actor.oversees_subtree else None
-    for queue in queues_for(actor):
-        stmt = _queue_condition(
-            scoped(session, select(func.count(Case.id)), actor, ids), queue, actor, clocks, now
+    return {queue: queue_count(session, actor, queue, clocks, now, ids) for queue in queues_for(actor)}
+
+
+def queue_count(
+    session: Session,
+    actor: Actor,
+    queue: str,
+    clocks: Clocks | None,
+    now: datetime,
+    ids: list[int] | None = None,
+) -> int:
+    """One tab's count. The header's 督办 badge is `queue_count(…, "escalated", …)` too, so the two
+    numbers are one definition: open cases in the actor's scope under 督办."""
+    if ids is None and actor.oversees_subtree:
+        ids = subtree_ids(session, actor)
+    counted = scoped(session, select(func.count(Case.id)), actor, ids)
+    return session.scalar(_queue_condition(counted, queue, actor, clocks, now)) or 0
+
+
+def filter_orgs(session: Session, actor: Actor) -> list[Org]:
+    """The orgs the queue's 单位 filter offers: where the actor's cases can sit or who owns them.
+
+    A unit's staff: their own org. Discipline staff: their body (a supervisor: every body of their
+    subtree), what those bodies supervise (a township's 纪委 the township it hangs below, with its
+    villages; a 派驻组 the departments assigned to it) and everything below. A superset is harmless:
+    the filter narrows a scoped query, it never widens one.
+    """
+    if not actor.at_body:
+        return list(session.scalars(select(Org).where(Org.id == actor.org_id)))
+    me = session.get(Org, actor.org_id)
+    bodies = [me]
+    if actor.oversees_subtree:
+        bodies = list(
+            session.scalars(
+                select(Org).where(
+                    Org.path.startswith(me.path, autoescape=True), Org.kind.in_([k.value for k in BODY_KINDS])
+                )
+            )
         )
-        counts[queue] = session.scalar(stmt) or 0
-    return counts
+    roots = {b.path for b in bodies}
+    for body in bodies:
+        if body.kind == OrgKind.DISCIPLINE_OFFICE and body.parent is not None:
+            roots.add(body.parent.path)  # a township's 纪委 sits below the township it supervises
+    body_ids = [b.id for b in bodies]
+    roots |= set(session.scalars(select(Org.path).where(Org.supervising_body_id.in_(body_ids))))
+    condition = or_(*(Org.path.startswith(path, autoescape=True) for path in sorted(roots)))
+    return list(session.scalars(select(Org).where(condition).order_by(Org.path)))
 
 
 def page_payload(rows: list[Case], next_cursor: str | None, summarise) -> dict[str, Any]:

@@ -276,12 +276,27 @@ class ActionSchema(StrictSchema):
 class StaffEventSchema(Schema):
     at = fields.DateTime()
     action = fields.String()
+    action_label = fields.String(metadata={"description": "the action as a person reads it (受理, 转办 …)"})
     actor = fields.String(allow_none=True)
+    actor_label = fields.String(
+        metadata={"description": "who acted as a person reads it: 群众, 系统, or name（org）"}
+    )
     public = fields.Boolean()
     from_status = fields.String(allow_none=True)
     to_status = fields.String(allow_none=True)
     note = fields.String(allow_none=True)
+    internal_note = fields.String(
+        allow_none=True,
+        metadata={"description": "a transfer's 转办说明, for the body and the org it was sent to"},
+    )
     data = fields.Dict()
+
+
+class ExtensionRequestSchema(Schema):
+    days = fields.Integer(allow_none=True)
+    reason = fields.String()
+    by = fields.String()
+    at = fields.DateTime()
 
 
 class AttachmentSchema(Schema):
@@ -357,6 +372,11 @@ class CaseDetailSchema(CaseSummarySchema):
     events = fields.List(fields.Nested(StaffEventSchema))
     clocks = fields.List(fields.Nested(ClockSchema), metadata={"description": "every deadline, oldest first"})
     allowed_actions = fields.List(fields.String())
+    extension_request = fields.Nested(
+        ExtensionRequestSchema,
+        allow_none=True,
+        metadata={"description": "a 申请延期 awaiting the supervisor"},
+    )
 
 
 class CasePageSchema(Schema):

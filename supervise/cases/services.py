@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -24,7 +24,8 @@ from supervise.cases.identity import (
     new_access_code,
     new_tracking_no,
 )
-from supervise.cases.models import Attachment, Case, Category, Event
+from supervise.cases.labels import ACTION_LABELS, ACTOR_LABELS
+from supervise.cases.models import Attachment, Case, CaseDraft, Category, Event
 from supervise.cases.search import index_text
 from supervise.cases.states import OPEN_STATES, Action, Rating, Status
 from supervise.cases.workflow import Actor, Context
@@ -433,7 +434,9 @@ ACTIONS: dict[str, Callable[[Context, Case, Actor, dict[str, Any]], Event]] = {
     ),
     "start": lambda ctx, case, actor, a: workflow.start(ctx, case, actor, version=a["version"]),
     "feedback": lambda ctx, case, actor, a: workflow.feedback(ctx, case, actor, **_draft_args(a)),
-    "publish": lambda ctx, case, actor, a: workflow.publish(ctx, case, actor, version=a["version"]),
+    "publish": lambda ctx, case, actor, a: workflow.publish(
+        ctx, case, actor, version=a["version"], text=a.get("text")
+    ),
     "reopen": lambda ctx, case, actor, a: workflow.reopen(
         ctx, case, actor, version=a["version"], reason=a["reason"]
     ),
@@ -454,6 +457,7 @@ def perform_action(tracking_no: str, actor: Actor, args: dict[str, Any], now: da
     """Run one staff action on a case and commit it (409 if someone else changed the case first)."""
     case = case_for_actor(tracking_no, actor)
     ACTIONS[args["action"]](make_context(now), case, actor, args)
+    _drop_drafts(case, actor, args["action"])  # done: what was typed for it is in the event now
     audit.record(
         "case_action",
         user=db.session.get(User, actor.user_id),
@@ -608,21 +612,100 @@ def detail_view(case: Case, actor: Actor, now: datetime | None = None) -> dict[s
             for a in case.attachments
         ],
         "events": [
-            {
-                "at": e.at,
-                "action": e.action,
-                "actor": e.actor.username if e.actor else e.actor_kind,
-                "public": e.public,
-                "from_status": e.from_status,
-                "to_status": e.to_status,
-                "note": e.note,
-                "data": e.data,
-            }
-            for e in case.events
-            if not at_unit or _unit_may_read(e, actor)
+            _event_view(e, actor, at_unit) for e in case.events if not at_unit or _unit_may_read(e, actor)
         ],
         "allowed_actions": workflow.allowed_actions(case, actor),
+        "extension_request": _open_extension_request(case),
     }
+
+
+def _event_view(e: Event, actor: Actor, at_unit: bool) -> dict[str, Any]:
+    """One timeline entry, with the words a person reads beside the codes a program reads."""
+    data = dict(e.data or {})
+    internal_note = data.get("internal_note") if e.action == Action.TRANSFER else None
+    if at_unit and internal_note and data.get("to_org") != _org_code(db.session.get(Org, actor.org_id)):
+        # A transfer's note is for the org it was sent to (and the body), not another unit.
+        internal_note = None
+        data.pop("internal_note", None)
+    return {
+        "at": e.at,
+        "action": e.action,
+        "action_label": ACTION_LABELS.get(e.action, e.action),
+        "actor": e.actor.username if e.actor else e.actor_kind,
+        "actor_label": _actor_label(e),
+        "public": e.public,
+        "from_status": e.from_status,
+        "to_status": e.to_status,
+        "note": e.note,
+        "internal_note": internal_note,
+        "data": data,
+    }
+
+
+def _actor_label(e: Event) -> str:
+    """Who acted, as a person reads it: 群众 / 系统, or the staff member's name and org."""
+    if e.actor is None:
+        return ACTOR_LABELS.get(e.actor_kind, e.actor_kind)
+    return f"{e.actor.display_name}（{e.actor.org.name}）"
+
+
+def _open_extension_request(case: Case) -> dict[str, Any] | None:
+    """The last 申请延期 not yet followed by a 延期: what the supervisor's form starts from."""
+    for e in reversed(case.events):
+        if e.action == Action.EXTEND:
+            return None
+        if e.action == Action.REQUEST_EXTENSION:
+            who = e.actor.display_name if e.actor else ""
+            return {"days": (e.data or {}).get("days"), "reason": e.note or "", "by": who, "at": e.at}
+    return None
+
+
+# -- drafts saved as staff type (the idle timeout must not cost a long answer) ---------------------
+
+DRAFT_ACTIONS = frozenset({"feedback", "answer", "publish", "message", "note"})
+
+
+def drafts_for(case: Case, actor: Actor) -> dict[str, str]:
+    """This person's saved drafts on this case, by the form they were typed in."""
+    rows = db.session.scalars(
+        select(CaseDraft).where(CaseDraft.case_id == case.id, CaseDraft.user_id == actor.user_id)
+    )
+    return {d.action: d.text for d in rows}
+
+
+def save_draft(tracking_no: str, actor: Actor, action: str, text: str) -> datetime:
+    """Keep what was typed; empty text forgets it. Only for a case the actor may see."""
+    if action not in DRAFT_ACTIONS:
+        raise InvalidInput("未知的表单", {"action": ["未知的表单"]})
+    if len(text) > 5000:
+        raise InvalidInput("内容须为 1–5000 个字", {"text": ["内容须为 1–5000 个字"]})
+    case = case_for_actor(tracking_no, actor)
+    row = db.session.scalar(
+        select(CaseDraft).where(
+            CaseDraft.case_id == case.id, CaseDraft.user_id == actor.user_id, CaseDraft.action == action
+        )
+    )
+    now = utcnow()
+    if not text.strip():
+        if row is not None:
+            db.session.delete(row)
+    elif row is None:
+        db.session.add(
+            CaseDraft(case_id=case.id, user_id=actor.user_id, action=action, text=text, updated_at=now)
+        )
+    else:
+        row.text, row.updated_at = text, now
+    db.session.commit()
+    return now
+
+
+def _drop_drafts(case: Case, actor: Actor, action: str) -> None:
+    if action in DRAFT_ACTIONS and actor.user_id is not None:
+        db.session.execute(
+            delete(CaseDraft).where(
+                CaseDraft.case_id == case.id, CaseDraft.user_id == actor.user_id, CaseDraft.action == action
+            )
+        )
 
 
 def _unit_may_read(event: Event, actor: Actor) -> bool:

@@ -64,13 +64,17 @@ class Transition:
     where: str | None = None
     public: bool = False  # shown on the citizen's timeline
     variant: str | None = None  # picks between rows of one action (e.g. the rating given)
+    # Takes part in the optimistic lock (checks and bumps `version`). A note changes nothing a
+    # colleague decided on: it must not turn their open page stale.
+    locks: bool = True
 
 
-def _t(action, sources, target, roles, where=None, public=False, variant=None) -> Transition:
-    return Transition(action, frozenset(sources), target, frozenset(roles), where, public, variant)
+def _t(action, sources, target, roles, where=None, public=False, variant=None, locks=True) -> Transition:
+    return Transition(action, frozenset(sources), target, frozenset(roles), where, public, variant, locks)
 
 
 IN_HAND = {S.ACCEPTED, S.ASSIGNED, S.PROCESSING, S.REOPENED}
+DRAFTABLE = {S.ASSIGNED, S.REOPENED, S.PROCESSING, S.FEEDBACK_PENDING_REVIEW}
 TRANSITIONS: tuple[Transition, ...] = (
     _t(Action.ACCEPT, {S.RECEIVED}, S.ACCEPTED, {INTAKE}, BODY, public=True),
     _t(Action.REJECT, {S.RECEIVED}, S.REJECTED, {INTAKE}, BODY, public=True),
@@ -84,16 +88,15 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t(Action.ASSIGN, {S.ASSIGNED, S.PROCESSING}, S.ASSIGNED, {LEADER}, UNIT),
     _t(Action.START, {S.ASSIGNED, S.REOPENED}, S.PROCESSING, {HANDLER}, HERE),
     _t(Action.ANSWER, {S.ACCEPTED}, S.FEEDBACK_PENDING_REVIEW, {INTAKE, HANDLER}, BODY),
-    _t(
-        Action.FEEDBACK, {S.PROCESSING, S.FEEDBACK_PENDING_REVIEW}, S.FEEDBACK_PENDING_REVIEW, {HANDLER}, HERE
-    ),
+    # Drafting from assigned/reopened records the start first (no separate 开始办理 click).
+    _t(Action.FEEDBACK, DRAFTABLE, S.FEEDBACK_PENDING_REVIEW, {HANDLER}, HERE),
     _t(Action.PUBLISH, {S.FEEDBACK_PENDING_REVIEW}, S.RESPONDED, {SUPERVISOR}, BODY, public=True),
     # A supervisor sends a draft back (退回修改), or reopens a published or closed case (重办).
     _t(Action.REOPEN, {S.FEEDBACK_PENDING_REVIEW}, S.PROCESSING, {SUPERVISOR}, BODY),
     _t(Action.REOPEN, {S.RESPONDED, S.CLOSED}, S.REOPENED, {SUPERVISOR}, BODY, public=True),
     _t(Action.REQUEST_EXTENSION, OPEN_STATES, None, {HANDLER, INTAKE, LEADER}, HERE),
     _t(Action.EXTEND, OPEN_STATES, None, {SUPERVISOR}, OWNER, public=True),
-    _t(Action.NOTE, ALL_STATES, None, {INTAKE, HANDLER, SUPERVISOR, LEADER}, SEEN),
+    _t(Action.NOTE, ALL_STATES, None, {INTAKE, HANDLER, SUPERVISOR, LEADER}, SEEN, locks=False),
     _t(Action.MESSAGE, OPEN_STATES | {S.RESPONDED}, None, {INTAKE, HANDLER, SUPERVISOR}, OWNER, public=True),
     _t(Action.RATE, {S.RESPONDED}, S.CLOSED, {CITIZEN}, public=True, variant="satisfied"),
     _t(Action.RATE, {S.RESPONDED}, S.REOPENED, {CITIZEN}, public=True, variant="unsatisfied"),
@@ -235,7 +238,7 @@ def _check(case: Case, actor: Actor, action: Action, version: int | None, varian
         raise Forbidden(
             f"你的角色或所在单位不能对此件执行“{ACTION_LABELS.get(action.value, action.value)}”", details
         )
-    if version is not None and version != case.version:
+    if version is not None and permitted[0].locks and version != case.version:
         raise StaleVersion(
             "该诉求件已被他人修改，请刷新后重试",
             {"your_version": version, "current_version": case.version, "status": case.status},
@@ -258,9 +261,10 @@ def _apply(
     before = case.status
     if transition.target is not None:
         case.status = transition.target
-    if actor.kind == "staff":
-        case.priority = base_priority(case)  # staff have looked at it: it leaves the top
-    case.updated_at = ctx.now  # a note changes no column, but must still bump the version
+    if transition.locks:  # a note leaves the case row (and so its version) alone
+        if actor.kind == "staff":
+            case.priority = base_priority(case)  # staff have looked at it: it leaves the top
+        case.updated_at = ctx.now  # bumps the version even when no other column changes
     event = Event(
         case=case,
         at=ctx.now,
@@ -459,6 +463,14 @@ def _tell_assignee(ctx: Context, case: Case, kind: str) -> None:
         )
 
 
+def _tell_handlers(ctx: Context, case: Case, kind: str, actor: Actor | None = None) -> None:
+    """An in-app notice to whoever handles the case's answer: its assignee and the drafter of the
+    answer (a body's 直接答复 has a drafter and no assignee), never the person acting."""
+    ids = {case.assignee_id, _drafter_id(case)} - {None, actor.user_id if actor else None}
+    if ids:
+        queue_message(ctx.session, kind=kind, channel="inapp", case=case, payload={"user_ids": sorted(ids)})
+
+
 def _notify_org(ctx: Context, case: Case, kind: str, org_id: int, role: str) -> None:
     queue_message(
         ctx.session, kind=kind, channel="inapp", case=case, payload={"org_id": org_id, "role": role}
@@ -572,7 +584,16 @@ def _disposal(case: Case, disposal: str | None, note: str | None) -> dict[str, s
 
 
 def _draft(
-    ctx: Context, case: Case, actor: Actor, action: Action, version, text, disposal, disposal_note
+    ctx: Context,
+    case: Case,
+    actor: Actor,
+    action: Action,
+    version,
+    text,
+    disposal,
+    disposal_note,
+    *,
+    to_review: bool = True,
 ) -> Event:
     text = _require_text(text, "text", "答复内容")
     owner = case.owner  # loaded before the change (see return_to_owner)
@@ -585,7 +606,8 @@ def _draft(
         tracking.stop_clocks(ctx.session, case, ctx.now, [ClockKind.STAGE])
         case.org, case.org_id = owner, owner.id
         tracking.start_clock(ctx.session, ctx.clocks, case, ClockKind.STAGE, ctx.now)
-    _notify_org(ctx, case, "review_requested", case.org_id, SUPERVISOR)
+    if to_review:  # an answer published in the same step awaits nobody's review
+        _notify_org(ctx, case, "review_requested", case.org_id, SUPERVISOR)
     return event
 
 
@@ -599,9 +621,14 @@ def feedback(
     disposal: str | None = None,
     disposal_note: str | None = None,
 ) -> Event:
-    """拟写答复 (a unit's 反馈): a draft, published only after the owner's supervisor approves it."""
+    """拟写答复 (a unit's 反馈): a draft, published only after the owner's supervisor approves it.
+    Drafting an assigned (or reopened) case starts it: the 开始办理 event is recorded first, so
+    the unit's stage clock and the reports see the start without a separate click."""
     _check(case, actor, Action.FEEDBACK, version, None)
     _require_assignee(case, actor)
+    if case.status in (S.ASSIGNED, S.REOPENED):
+        start(ctx, case, actor, version=version)
+        version = None  # checked once, above; the start just bumped it
     return _draft(ctx, case, actor, Action.FEEDBACK, version, text, disposal, disposal_note)
 
 
@@ -618,8 +645,11 @@ def answer(
     """直接答复: an accepted case answered by the body without assigning it. It is published at
     once only where one person may draft and publish (the org's setting); else it awaits review."""
     _check(case, actor, Action.ANSWER, version, None)
-    event = _draft(ctx, case, actor, Action.ANSWER, version, text, disposal, disposal_note)
-    if actor.has(SUPERVISOR) and case.org.self_publish_allowed:
+    at_once = actor.has(SUPERVISOR) and case.org.self_publish_allowed
+    event = _draft(
+        ctx, case, actor, Action.ANSWER, version, text, disposal, disposal_note, to_review=not at_once
+    )
+    if at_once:
         publish(ctx, case, actor, version=None)
     return event
 
@@ -629,16 +659,21 @@ def _drafter_id(case: Case) -> int | None:
     return drafts[-1].actor_id if drafts else None
 
 
-def publish(ctx: Context, case: Case, actor: Actor, *, version: int | None) -> Event:
+def publish(ctx: Context, case: Case, actor: Actor, *, version: int | None, text: str | None = None) -> Event:
     """审核发布: the citizen sees the answer (for a 检举控告 case, 处理结果告知); this instant
-    stops the response clock. Four eyes: the drafter does not publish, unless the org allows it."""
+    stops the response clock. Four eyes: the drafter does not publish, unless the org allows it.
+    `text`: the reviewer's edited wording (修改后发布), recorded as such on the event."""
     _check(case, actor, Action.PUBLISH, version, None)
+    edited = text is not None and text.strip() and text.strip() != (case.feedback_draft or "").strip()
     if _drafter_id(case) == actor.user_id and not case.org.self_publish_allowed:
         raise Forbidden(
             "拟稿人不能审核发布自己的答复（四眼原则）；请由另一位审核人发布",
             {"rule": "four_eyes", "status": case.status},
         )
     data = {"disposal": case.disposal} if case.disposal else {}
+    if edited:
+        data["edited"] = True
+        case.feedback_draft = text.strip()
     event = _apply(ctx, case, actor, Action.PUBLISH, version, note=case.feedback_draft, data=data)
     case.feedback_text = case.feedback_draft
     case.responded_at = ctx.now
@@ -646,7 +681,7 @@ def publish(ctx: Context, case: Case, actor: Actor, *, version: int | None) -> E
     tracking.stop_clocks(ctx.session, case, ctx.now, [*RESPONSE_KINDS, ClockKind.STAGE])
     tracking.start_clock(ctx.session, ctx.clocks, case, ClockKind.RATING, ctx.now)
     _sms(ctx, case, "feedback_published")
-    _tell_assignee(ctx, case, "answer_published")
+    _tell_handlers(ctx, case, "answer_published", actor)
     return event
 
 
@@ -677,7 +712,7 @@ def reopen(ctx: Context, case: Case, actor: Actor, *, version: int, reason: str)
         _restart_clock(ctx, case, unit, handler)
     else:
         _back_to_the_units_handler(ctx, case, unit, handler)
-    _tell_assignee(ctx, case, "case_reopened")
+    _tell_handlers(ctx, case, "case_reopened", actor)
     return event
 
 
@@ -751,10 +786,10 @@ def rate(ctx: Context, case: Case, *, rating: Rating, comment: str | None = None
     tracking.stop_clocks(ctx.session, case, ctx.now, [ClockKind.RATING])
     if case.status == S.REOPENED:
         _restart_clock(ctx, case, unit, handler)
-        _tell_assignee(ctx, case, "case_reopened")
+        _tell_handlers(ctx, case, "case_reopened")
     else:
         case.closed_at = ctx.now
-        _tell_assignee(ctx, case, "case_rated")
+        _tell_handlers(ctx, case, "case_rated")
     return event
 
 

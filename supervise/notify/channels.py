@@ -7,6 +7,7 @@ row delivered, or counts a failure and lets RQ retry with backoff (notify/outbox
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -16,6 +17,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from supervise.dbtypes import utcnow
+from supervise.i18n import N_
 from supervise.notify.models import Notification, OutboxMessage
 from supervise.orgs.routing import OrgTree
 from supervise.staff.models import User
@@ -23,31 +26,49 @@ from supervise.staff.models import User
 log = logging.getLogger(__name__)
 
 TITLES = {
-    "case_received": "新诉求件 {tracking_no} 待受理",
-    "case_assigned": "诉求件 {tracking_no} 已交办给你",
-    "case_reopened": "诉求件 {tracking_no} 需重办",
-    "case_transferred": "诉求件 {tracking_no} 转至本单位办理，待交办",
-    "case_returned": "诉求件 {tracking_no} 被承办单位退回，待重新处理",
-    "review_requested": "诉求件 {tracking_no} 的答复待审核",
-    "answer_published": "诉求件 {tracking_no} 的答复已发布",
-    "case_rated": "诉求件 {tracking_no} 已收到群众评价",
-    "citizen_replied": "诉求件 {tracking_no} 群众已回复",
-    "extension_requested": "诉求件 {tracking_no} 申请延期，待审批",
-    "deadline_warning": "诉求件 {tracking_no} 的{clock}即将届满",
-    "deadline_overdue": "诉求件 {tracking_no} 的{clock}已超期",
-    "escalated": "督办（{level}级）：诉求件 {tracking_no} 的{clock}已超期",
+    "case_received": N_("新诉求件 {tracking_no} 待受理"),
+    "case_assigned": N_("诉求件 {tracking_no} 已交办给你"),
+    "case_reopened": N_("诉求件 {tracking_no} 需重办"),
+    "case_transferred": N_("诉求件 {tracking_no} 转至本单位办理，待交办"),
+    "case_returned": N_("诉求件 {tracking_no} 被承办单位退回，待重新处理"),
+    "review_requested": N_("诉求件 {tracking_no} 的答复待审核"),
+    "answer_published": N_("诉求件 {tracking_no} 的答复已发布"),
+    "case_rated": N_("诉求件 {tracking_no} 已收到群众评价"),
+    "citizen_replied": N_("诉求件 {tracking_no} 群众已回复"),
+    "extension_requested": N_("诉求件 {tracking_no} 申请延期，待审批"),
+    "deadline_warning": N_("诉求件 {tracking_no} 的{clock}即将届满"),
+    "deadline_overdue": N_("诉求件 {tracking_no} 的{clock}已超期"),
+    "escalated": N_("督办（{level}级）：诉求件 {tracking_no} 的{clock}已超期"),
 }
 
 
 def title_for(message: OutboxMessage) -> str:
+    payload = message.payload or {}
+    clock = payload.get("clock")
+    return notice_title(
+        message.kind,
+        message.case.tracking_no if message.case else "",
+        [clock] if clock else [],
+        payload.get("level"),
+    )
+
+
+def notice_title(
+    kind: str, tracking_no: str, clocks: list[str], level: int | None, translate=lambda text: text
+) -> str:
+    """A notice's title; `translate` is gettext where it is shown (the stored title is Chinese)."""
     from supervise.deadlines.sweep import CLOCK_LABELS
 
-    payload = message.payload or {}
-    return TITLES.get(message.kind, message.kind).format(
-        tracking_no=message.case.tracking_no if message.case else "",
-        clock=CLOCK_LABELS.get(payload.get("clock", ""), "期限"),
-        level="一" if payload.get("level") == 1 else "二",
+    labels = "、".join(translate(CLOCK_LABELS[c]) for c in clocks if c in CLOCK_LABELS) or translate("期限")
+    return translate(TITLES.get(kind, kind)).format(
+        tracking_no=tracking_no, clock=labels, level=translate("一") if level == 1 else translate("二")
     )
+
+
+def group_key(message: OutboxMessage) -> str:
+    """Notices fold by case and by this key: the kind, and the 督办 level where there is one."""
+    level = (message.payload or {}).get("level")
+    return f"{message.kind}:{level}" if level else message.kind
 
 
 def recipients(session: Session, payload: dict) -> list[User]:
@@ -77,33 +98,66 @@ def recipients(session: Session, payload: dict) -> list[User]:
 
 
 class InAppChannel:
-    """Notifications listed for each staff user (and a log line an operator can follow)."""
+    """Notifications listed for each staff user (and a log line an operator can follow).
+
+    One unread notice per user, case and group: a sweep that finds a case's response, stage and
+    acknowledgement clocks all late tells each person once (the clocks listed in one title), not
+    three times. Two deliveries racing to create the same notice meet the partial unique index;
+    the loser fails, is retried, and folds into the winner's row.
+    """
 
     def send(self, session: Session, message: OutboxMessage) -> None:
         title = title_for(message)
+        key = group_key(message)
+        clock = (message.payload or {}).get("clock")
         users = [u.id for u in recipients(session, message.payload)]
         for user_id in users:
-            session.add(
-                Notification(
-                    user_id=user_id,
-                    case_id=message.case_id,
-                    outbox_id=message.id,
-                    kind=message.kind,
-                    title=title,
+            existing = None
+            if message.case_id is not None:
+                existing = session.scalar(
+                    select(Notification).where(
+                        Notification.user_id == user_id,
+                        Notification.case_id == message.case_id,
+                        Notification.group_key == key,
+                        Notification.read_at.is_(None),
+                    )
                 )
-            )
+            if existing is None:
+                session.add(
+                    Notification(
+                        user_id=user_id,
+                        case_id=message.case_id,
+                        outbox_id=message.id,
+                        kind=message.kind,
+                        title=title,
+                        group_key=key,
+                        clocks=[clock] if clock else None,
+                        updated_at=utcnow(),
+                    )
+                )
+                continue
+            existing.repeats += 1
+            existing.updated_at = utcnow()
+            if clock and clock not in (existing.clocks or []):
+                existing.clocks = [*(existing.clocks or []), clock]
+                existing.title = notice_title(
+                    message.kind, message.case.tracking_no, existing.clocks, message.payload.get("level")
+                )
         session.flush()
         # Ids and the tracking number only: no reporter identity in logs.
         log.info("in-app notification %r to users %s", title, users)
 
 
 SMS_TEXTS = {
-    # No case content in an SMS: only that there is news, and where to look.
-    "citizen_message": "【码上监督】您反映的问题（{tracking_no}）有新的留言，请凭查询编号和查询码查看。",
-    "case_accepted": "【码上监督】您反映的问题（{tracking_no}）已受理，我们将在规定期限内答复。",
-    "case_rejected": "【码上监督】您反映的问题（{tracking_no}）经审查不予受理，理由请凭查询编号和查询码查看。",  # noqa: E501
-    "feedback_published": "【码上监督】您反映的问题（{tracking_no}）已有答复，请凭查询编号和查询码查看并评价。",  # noqa: E501
+    # No case content in an SMS: only that there is news, and a one-time link to look (LINK below).
+    "citizen_message": "【码上监督】您反映的问题（{tracking_no}）有新的留言。{link}",
+    "case_accepted": "【码上监督】您反映的问题（{tracking_no}）已受理，我们将在规定期限内答复。{link}",
+    "case_rejected": "【码上监督】您反映的问题（{tracking_no}）经审查不予受理，理由请查看。{link}",
+    "feedback_published": "【码上监督】您反映的问题（{tracking_no}）已有答复，请查看并评价。{link}",
 }
+# The link opens the case without retyping both codes (supervise/intake/links.py): single use,
+# expiring; the access code itself is never in it.
+LINK = "查看：{url} （{days}天内有效，仅可使用一次；也可凭查询编号和查询码查询）"
 
 
 class LoggingSmsGateway:
@@ -112,7 +166,8 @@ class LoggingSmsGateway:
     def send(self, phone: str, text: str) -> None:
         from supervise.cases.identity import mask_phone
 
-        log.info("SMS to %s: %s", mask_phone(phone), text)
+        # A live link opens the case: like the access code, it stays out of logs.
+        log.info("SMS to %s: %s", mask_phone(phone), re.sub(r"/t/[\w-]+", "/t/…", text))
 
 
 class SmsChannel:
@@ -124,7 +179,19 @@ class SmsChannel:
     def send(self, session: Session, message: OutboxMessage) -> None:
         phone = self.box.open(message.case.reporter_phone_enc)
         if phone:
-            self.gateway.send(phone, SMS_TEXTS[message.kind].format(tracking_no=message.case.tracking_no))
+            self.gateway.send(phone, citizen_sms_text(session, message))
+
+
+def citizen_sms_text(session: Session, message: OutboxMessage) -> str:
+    """The SMS text, with a fresh one-time link (its row commits with the delivery)."""
+    from flask import current_app
+
+    from supervise.intake import links
+
+    token = links.new_link(session, message.case)
+    days = current_app.config.get("CASE_LINK_DAYS", links.LINK_DAYS)
+    link = LINK.format(url=links.link_url(token), days=days)
+    return SMS_TEXTS[message.kind].format(tracking_no=message.case.tracking_no, link=link)
 
 
 class SmtpTransport:

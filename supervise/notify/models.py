@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from supervise.dbtypes import UTCDateTime, utcnow
@@ -41,10 +41,26 @@ class OutboxMessage(db.Model):
 
 
 class Notification(db.Model):
-    """An in-app notification for one staff user."""
+    """An in-app notification for one staff user.
+
+    One *unread* notice per user, case and group (kind and level, `group_key`): a later message of
+    the same group folds into it (`repeats`, `clocks`, `updated_at`) instead of piling up, so the
+    header count is the number of things to look at, not the number of rows a sweep wrote.
+    """
 
     __tablename__ = "notifications"
-    __table_args__ = (UniqueConstraint("outbox_id", "user_id", name="uq_notifications_outbox_user"),)
+    __table_args__ = (
+        UniqueConstraint("outbox_id", "user_id", name="uq_notifications_outbox_user"),
+        Index(
+            "uq_notifications_unread_group",
+            "user_id",
+            "case_id",
+            "group_key",
+            unique=True,
+            postgresql_where=text("read_at IS NULL"),
+            sqlite_where=text("read_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
@@ -54,3 +70,9 @@ class Notification(db.Model):
     title: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    group_key: Mapped[str | None] = mapped_column(String(80))  # kind[:level]
+    repeats: Mapped[int] = mapped_column(default=1, server_default="1")
+    clocks: Mapped[list[str] | None] = mapped_column(JSON)  # the deadlines the folded notices were about
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    case = relationship("Case")

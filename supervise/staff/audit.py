@@ -8,6 +8,7 @@ from typing import Any
 from flask import has_request_context, request
 
 from supervise.extensions import db
+from supervise.i18n import N_
 from supervise.staff.models import AuditEntry, User
 
 log = logging.getLogger("supervise.audit")
@@ -35,3 +36,73 @@ def record(
     # Names of staff, never of reporters: identity views log who looked, not what they saw.
     log.info("audit %s by %s case=%s ip=%s", action, entry.username, case_id, ip)
     return entry
+
+
+# -- reading the log (the audit page) -------------------------------------------------------------
+
+ACTION_LABELS = {
+    "login": N_("登录"),
+    "login_failed": N_("登录失败"),
+    "login_throttled": N_("登录受限"),
+    "logout": N_("退出"),
+    "access_denied": N_("越权访问被拒"),
+    "identity_view": N_("查看反映人身份"),
+    "case_action": N_("办理操作"),
+    "password_changed": N_("修改密码"),
+    "token_revoked": N_("吊销令牌"),
+    "admin_change": N_("系统管理变更"),
+}
+
+DETAIL_LABELS = {
+    "action": N_("操作"),
+    "reason": N_("理由"),
+    "path": N_("访问地址"),
+    "message": N_("说明"),
+    "why": N_("原因"),
+    "what": N_("变更内容"),
+    "via": N_("途径"),
+    "tokens": N_("令牌数"),
+    "week": N_("周次"),
+    "version": N_("版本"),
+    "previous_version": N_("原版本"),
+    "year": N_("年度"),
+    "dates": N_("日期数"),
+    "file": N_("文件"),
+    "username": N_("用户名"),
+    "user": N_("用户"),
+    "roles": N_("角色"),
+    "org": N_("单位"),
+}
+
+# Values worth a word instead of a code.
+VALUE_LABELS = {
+    "out_of_scope": N_("不在本人管辖范围"),
+    "cli": N_("命令行"),
+    "not system admin": N_("非系统管理员"),
+    "weekly_report": N_("每周通报"),
+}
+
+
+def describe(detail: dict[str, Any] | None, translate=lambda text: text) -> list[tuple[str, str]]:
+    """An audit row's detail as (label, value) pairs to read, not JSON: the staff action by its
+    Chinese name, known keys by theirs, anything else as it was recorded."""
+    from supervise.cases.labels import ACTION_LABELS as CASE_ACTION_LABELS
+
+    pairs = []
+    for key, value in (detail or {}).items():
+        if value is None or value == "":
+            continue
+        if key == "action" and isinstance(value, str):
+            shown = translate(CASE_ACTION_LABELS.get(value, value))
+        elif isinstance(value, list | tuple):
+            shown = "、".join(str(v) for v in value)
+        elif isinstance(value, dict):
+            shown = "；".join(f"{k}={v}" for k, v in value.items())
+        elif isinstance(value, bool):
+            shown = translate("是") if value else translate("否")
+        elif isinstance(value, str) and value in VALUE_LABELS:
+            shown = translate(VALUE_LABELS[value])
+        else:
+            shown = str(value)
+        pairs.append((translate(DETAIL_LABELS.get(key, key)), shown))
+    return pairs

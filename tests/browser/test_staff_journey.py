@@ -97,7 +97,9 @@ def test_intake_handler_supervisor_and_the_citizen_sees_it(app, client, demo, li
     assert count(supervisor, "review") == 1
     supervisor.click(f"text={ref}")
     shot(supervisor, "7-case-page")
-    act(supervisor, "publish")
+    supervisor.click('#form-publish button[type="submit"]')  # 按原文发布… → the confirmation page
+    supervisor.click("#confirm-publish-button")
+    supervisor.wait_for_selector(".notice")
     assert "已答复" in supervisor.inner_text("h1")
     supervisor.goto(f"{live_server}/staff/?queue=review")
     assert count(supervisor, "review") == 0 and count(supervisor, "done") == 1
@@ -161,7 +163,9 @@ def test_a_service_complaint_goes_to_the_unit_and_its_answer_back_for_review(
     body.click(f"text={ref}")
     assert "示范县民政局" in body.inner_text(".timeline")
     shot(body, "11-review-a-units-answer")
-    act(body, "publish")
+    body.click('#form-publish button[type="submit"]')  # 按原文发布… → the confirmation page
+    body.click("#confirm-publish-button")
+    body.wait_for_selector(".notice")
     assert "已答复" in body.inner_text("h1")
 
     tracked = client.post("/api/v1/track", json={"tracking_no": ref, "access_code": code}).get_json()
@@ -188,8 +192,11 @@ def test_deadline_chips_and_the_escalation_inbox(app, client, demo, live_server,
     run_sweep(now)
 
     supervisor = desk(live_server, "demo-supervisor")
-    assert supervisor.inner_text("#nav-escalations .badge") == "3"  # stage 1 and 2, response 1
+    # One case under 督办 (its stage clock at levels 1 and 2, its response clock at level 1): the
+    # badge counts cases, as the 督办件 tab does.
+    assert supervisor.inner_text("#nav-escalations .badge") == "1"
     supervisor.goto(f"{live_server}/staff/?queue=escalated")
+    assert supervisor.inner_text('[data-queue="escalated"] .count') == "1"
     row = supervisor.locator("table.queue tbody tr", has_text=ref)
     overdue = row.locator(".chip.due.overdue")
     assert overdue.inner_text() == "超期 2 个工作日"

@@ -119,14 +119,19 @@ def test_every_legal_transition_changes_state_and_writes_its_event(demo, transit
     services.commit()
     db.session.refresh(case)
     assert case.status == (transition.target or source)
-    assert case.version == version + 1
-    stored = db.session.scalars(
+    # A note is not a state change: it leaves the optimistic-lock version alone.
+    assert case.version == version + (1 if transition.locks else 0)
+    stored, before = db.session.scalars(
         select(Event).where(Event.case_id == case.id).order_by(Event.id.desc())
-    ).first()
+    ).all()[:2]
     assert stored.id == event.id
+    # Drafting an assigned or reopened case starts it: the start is recorded first, as its own event.
+    implied_start = transition.action == Action.FEEDBACK and source in (Status.ASSIGNED, Status.REOPENED)
+    if implied_start:
+        assert (before.action, before.from_status, before.to_status) == ("start", source.value, "processing")
     assert (stored.action, stored.from_status, stored.to_status) == (
         transition.action.value,
-        source.value,
+        Status.PROCESSING.value if implied_start else source.value,
         case.status,
     )
     assert stored.public == transition.public

@@ -140,10 +140,27 @@ def test_stale_version_gets_409_with_a_helpful_message(client, auth, submit):
     ref = submit()["tracking_no"]
     headers = auth("demo-intake")
     assert act(client, headers, ref, "accept", 1).status_code == 200
-    stale = act(client, headers, ref, "note", 1, text="我看到的是旧版本")
+    stale = act(client, headers, ref, "message", 1, text="我看到的是旧版本")
     assert stale.status_code == 409
     error = stale.get_json()["error"]
     assert error["code"] == "stale_version" and error["details"]["current_version"] == 2
+
+
+def test_internal_notes_never_conflict_and_leave_the_version_alone(client, auth, submit):
+    """Two colleagues with the page open: notes from both land, the version does not move, and a
+    state change made on the version both saw still goes through."""
+    ref = submit()["tracking_no"]
+    intake, supervisor = auth("demo-intake"), auth("demo-supervisor")
+    first = act(client, intake, ref, "note", 1, text="已电话联系窗口负责人")
+    second = act(client, supervisor, ref, "note", 1, text="请注意保护反映人")
+    assert first.status_code == 200 and second.status_code == 200, second.get_json()
+    body = second.get_json()
+    assert body["version"] == 1
+    assert [e["action"] for e in body["events"]] == ["submit", "note", "note"]  # both kept, as events
+    assert act(client, intake, ref, "accept", 1).status_code == 200
+    # A state change still locks: the stale version now conflicts, and says so in Chinese.
+    stale = act(client, supervisor, ref, "transfer", 1, org="demo-town-1-jw")
+    assert stale.status_code == 409 and stale.get_json()["error"]["code"] == "stale_version"
 
 
 def test_illegal_action_gets_409_listing_allowed_actions(client, auth, submit):

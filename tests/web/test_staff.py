@@ -575,7 +575,7 @@ def test_stale_version_says_someone_else_changed_it(staff_client, submit):
     intake.post(f"/staff/cases/{ref}/act", data={"csrf_token": token, "action": "accept", "version": "1"})
     stale = intake.post(
         f"/staff/cases/{ref}/act",
-        data={"csrf_token": token, "action": "note", "version": "1", "text": "旧页面上的备注"},
+        data={"csrf_token": token, "action": "message", "version": "1", "text": "旧页面上的留言"},
     )
     assert stale.status_code == 409
     html = stale.get_data(as_text=True)
