@@ -101,6 +101,7 @@ def _template_helpers(app: Flask) -> None:
         org_kind_labels=ORG_KIND_LABELS,
         get_locale=get_locale,
     )
+    app.jinja_env.filters["t"] = i18n.translated
     app.jinja_env.filters["local_date"] = lambda moment: local_date(moment).isoformat()
     app.jinja_env.filters["local_datetime"] = lambda moment: moment.astimezone(SHANGHAI).strftime(
         "%Y-%m-%d %H:%M"

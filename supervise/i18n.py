@@ -19,6 +19,18 @@ def N_(message: str) -> str:
     return message
 
 
+def translated(message: object) -> str:
+    """`{{ value|t }}`: a message held in a variable, in the reader's language, as plain text.
+
+    Jinja's `_()` is for literals: it marks its result safe and %-formats it, so a message that
+    carries data (a name, a typed value, "100%") must not go through it.
+    """
+    from flask_babel import gettext
+
+    text = str(message)
+    return gettext(text) if text else text
+
+
 LANGUAGES = {"zh": "中文", "en": "English"}
 COOKIE = "lang"
 

@@ -52,8 +52,12 @@ def error_response(
     if wants_json():
         body = jsonify({"error": {"code": code, "message": message, "details": details or {}}})
         return body, status, headers or {}
+    # On the desk, the desk's layout (header, navigation, language): a colleague who follows a stale
+    # link or lacks a role stays on the desk.
+    on_the_desk = request.path == "/staff" or request.path.startswith("/staff/")
+    template = "staff/error.html" if on_the_desk else "error.html"
     return (
-        render_template("error.html", status=status, message=message, details=details or {}),
+        render_template(template, status=status, message=message, details=details or {}),
         status,
         headers or {},
     )

@@ -40,7 +40,6 @@ from supervise.notify.models import Notification
 from supervise.orgs.models import BODY_KINDS, Org
 from supervise.orgs.routing import OrgTree
 from supervise.staff import audit
-from supervise.staff import errors as staff_errors
 from supervise.staff.auth import (
     attempt_login,
     authenticate,
@@ -56,7 +55,6 @@ from supervise.staff.models import AuditEntry, ReplyTemplate, Role, User
 from supervise.staff.services import ROLE_LABELS, check_password_policy
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
-staff_errors.register(bp)  # 403/404 under /staff in the staff layout
 
 QUEUE_LABELS = {
     "intake": N_("待受理"),
@@ -274,12 +272,17 @@ def _bulk(action: str, extra: dict[str, str]):
             done.append(ref)
         except (DomainError, ValueError) as exc:
             db.session.rollback()
-            failed.append(f"{ref}（{_(getattr(exc, 'message', None) or '版本无效')}）")
+            failed.append(
+                _("%(ref)s（%(why)s）", ref=ref, why=_(getattr(exc, "message", None) or N_("版本无效")))
+            )
     if done:
-        flash(_("%(what)s %(n)d 件：%(refs)s", what=_(BULK_DONE[action]), n=len(done), refs="、".join(done)))
+        flash(
+            _("%(what)s %(n)d 件：%(refs)s", what=_(BULK_DONE[action]), n=len(done), refs=_("、").join(done))
+        )
     if failed:
         flash(
-            _("%(what)s %(n)d 件：", what=_(BULK_FAILED[action]), n=len(failed)) + "；".join(failed), "error"
+            _("%(what)s %(n)d 件：", what=_(BULK_FAILED[action]), n=len(failed)) + _("；").join(failed),
+            "error",
         )
     return redirect(back)
 
@@ -313,9 +316,10 @@ def _transfer_choices(case: Case) -> list[dict]:
     candidates = select(Org).where(Org.active.is_(True), Org.id != case.org_id).order_by(Org.path)
     for org in db.session.scalars(candidates):
         if org.is_body and tree.can_receive(org.id):
-            choices.append({"org": org, "note": "纪检监察机构"})
+            choices.append({"org": org, "note": N_("纪检监察机构")})
         elif not org.is_body and case.kind not in (None, "accusation") and tree.has_role(org.id, Role.LEADER):
-            choices.append({"org": org, "note": "被反映单位" if org.id == case.subject_org_id else "单位"})
+            note = N_("被反映单位") if org.id == case.subject_org_id else N_("单位")
+            choices.append({"org": org, "note": note})
     choices.sort(key=lambda c: c["org"].id != case.subject_org_id)
     return choices
 
@@ -339,7 +343,13 @@ def _case_page(
     errors = errors or {}
     # Only field messages are shown by their fields; machine-readable details (status codes,
     # allowed_actions) never reach the page.
-    field_errors = {k: v for k, v in errors.items() if k != "_" and isinstance(v, list)}
+    # Messages are Chinese msgids (N_ where raised) and are translated here, as plain text: one
+    # with data in it (an org's name) is no catalog entry and stays as it is.
+    field_errors = {
+        k: [_(m) if isinstance(m, str) else m for m in v]
+        for k, v in errors.items()
+        if k != "_" and isinstance(v, list)
+    }
     choices, handlers = _transfer_choices(case), _handlers(case.org_id)
     return (
         render_template(
@@ -349,7 +359,7 @@ def _case_page(
             identity=identity,
             at_unit=not me.at_body,
             may_reveal=case.real_name and may_reveal(me, case),
-            errors={"_": errors.get("_", [])} | field_errors,
+            errors={"_": [_(m) for m in errors.get("_", [])]} | field_errors,
             failed=failed or {},
             confirm_publish=confirm_publish,
             drafts=services.drafts_for(case, me),
@@ -393,7 +403,9 @@ def _options(choices: list[dict], handlers: list[User]) -> dict[str, list[tuple[
         "disposal": [(k, _(v)) for k, v in DISPOSAL_LABELS.items()],
         "reject": [(k, _(v)) for k, v in REJECT_REASON_LABELS.items()],
         "handlers": [(h.username, h.display_name) for h in handlers],
-        "transfer": [(c["org"].code, f"{c['org'].name}（{c['note']}）") for c in choices],
+        "transfer": [
+            (c["org"].code, _("%(name)s（%(note)s）", name=c["org"].name, note=_(c["note"]))) for c in choices
+        ],
     }
 
 

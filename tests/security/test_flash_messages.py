@@ -28,3 +28,14 @@ def test_a_point_name_in_the_notice_is_escaped_and_a_percent_is_no_500(client, a
     assert page.status_code == 200
     assert "<img src=x" not in html
     assert "&lt;img src=x onerror=" in html
+
+
+def test_a_message_held_in_a_variable_is_translated_as_text(app):
+    """`{{ value|t }}` (field errors, error pages, labels) translates without formatting or marking
+    safe: a value carrying markup or a percent sign is printed as typed."""
+    from flask import render_template_string
+
+    with app.test_request_context("/?lang=en"):
+        html = render_template_string("{{ m|t }} {{ known|t }}", m='<img src=x> 100% 窗口', known="待受理")
+    assert html.startswith("&lt;img src=x&gt; 100% 窗口 ")
+    assert "待受理" not in html  # a known message is translated
