@@ -361,10 +361,12 @@ def load_history(now: datetime | None = None, seed: int = SEED) -> HistorySummar
     today = local_date(now)
     first_monday = today - timedelta(days=today.weekday(), weeks=WEEKS)
     # Without Redis (demo runs before serve) each commit would log that its outbox rows wait
-    # for the drain: hundreds of lines saying the same thing.
-    queueing_log = logging.getLogger("supervise.queueing")
-    level = queueing_log.level
-    queueing_log.setLevel(logging.WARNING)
+    # for the drain, and each replayed action its audit line: hundreds of lines that would bury
+    # the accounts and URLs the newcomer needs. (The audit table still records every action.)
+    quiet = [logging.getLogger(name) for name in ("supervise.queueing", "supervise.audit")]
+    levels = [log.level for log in quiet]
+    for log in quiet:
+        log.setLevel(logging.WARNING)
     # Some 700 small commits: on SQLite each waits for the disk twice, which on a busy laptop
     # is most of the time taken. Demo data, written once: this connection skips the waits
     # until the load ends (a crash midway leaves a demo database to delete, nothing else).
@@ -375,7 +377,8 @@ def load_history(now: datetime | None = None, seed: int = SEED) -> HistorySummar
         history = _History(now, random.Random(seed))
         history.schedule(first_monday)
     finally:
-        queueing_log.setLevel(level)
+        for log, old in zip(quiet, levels, strict=True):
+            log.setLevel(old)
         if sqlite:
             db.session.rollback()
             db.session.connection().exec_driver_sql("PRAGMA synchronous = FULL")

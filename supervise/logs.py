@@ -136,6 +136,26 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
+# RQ's INFO lines for every job (taken, completed, OK, result kept): at hundreds of outbox rows a
+# second they bury everything else. Failures are WARNING and above, and each outcome is recorded on
+# its outbox row; LOG_LEVEL=DEBUG shows them again.
+RQ_JOB_LINES = ("Worker %s: %s: %s", "Successfully completed ", "Worker %s: job %s result ")
+
+
+class RqJobLines(logging.Filter):
+    def __init__(self, show: bool = False) -> None:
+        super().__init__()
+        self.show = show
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.show or not (
+            record.name == "rq.worker"
+            and record.levelno == logging.INFO
+            and isinstance(record.msg, str)
+            and record.msg.startswith(RQ_JOB_LINES)
+        )
+
+
 def configure_logging(app: Flask) -> None:
     """Install the one root handler (replacing ours from an earlier app, never stacking) and the
     request-id hooks. LOG_FORMAT: json | text; LOG_LEVEL: a level name."""
@@ -153,6 +173,9 @@ def configure_logging(app: Flask) -> None:
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     if not any(isinstance(f, ContextFilter) for f in handler.filters):
         handler.addFilter(ContextFilter())
+    for old in [f for f in handler.filters if isinstance(f, RqJobLines)]:
+        handler.removeFilter(old)
+    handler.addFilter(RqJobLines(show=level <= logging.DEBUG))
     root.setLevel(level)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(max(level, logging.INFO))

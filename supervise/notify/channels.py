@@ -41,6 +41,17 @@ TITLES = {
     "escalated": N_("督办（{level}级）：诉求件 {tracking_no} 的{clock}已超期"),
 }
 
+# deadlines/sweep.py's CLOCK_LABELS, repeated here only so that extraction finds them: titles and
+# the case page translate those labels where they are shown (tests keep the two equal).
+CLOCK_MSGIDS = (
+    N_("答复期限"),
+    N_("重办答复期限"),
+    N_("延期后的答复期限"),
+    N_("受理/转办期限"),
+    N_("实名举报受理告知期限"),
+    N_("评价期限"),
+)
+
 
 def title_for(message: OutboxMessage) -> str:
     payload = message.payload or {}
@@ -59,9 +70,11 @@ def notice_title(
     """A notice's title; `translate` is gettext where it is shown (the stored title is Chinese)."""
     from supervise.deadlines.sweep import CLOCK_LABELS
 
-    labels = "、".join(translate(CLOCK_LABELS[c]) for c in clocks if c in CLOCK_LABELS) or translate("期限")
+    labels = translate(N_("、")).join(translate(CLOCK_LABELS[c]) for c in clocks if c in CLOCK_LABELS)
     return translate(TITLES.get(kind, kind)).format(
-        tracking_no=tracking_no, clock=labels, level=translate("一") if level == 1 else translate("二")
+        tracking_no=tracking_no,
+        clock=labels or translate(N_("期限")),
+        level=translate(N_("一")) if level == 1 else translate(N_("二")),
     )
 
 
@@ -145,7 +158,7 @@ class InAppChannel:
                 )
         session.flush()
         # Ids and the tracking number only: no reporter identity in logs.
-        log.info("in-app notification %r to users %s", title, users)
+        log.debug("in-app notification %r to users %s", title, users)
 
 
 SMS_TEXTS = {

@@ -136,7 +136,7 @@ def deliver(session: Session, message_id: int, channels: dict[str, Any]) -> str:
     message.status = "delivered"
     message.delivered_at = utcnow()
     session.commit()
-    log.info("outbox message %s (%s/%s) delivered", message.id, message.kind, message.channel)
+    log.debug("outbox message %s (%s/%s) delivered", message.id, message.kind, message.channel)
     return "delivered"
 
 

@@ -119,3 +119,20 @@ def test_every_reporter_the_tests_submit_is_in_the_grepped_list():
     assert phones <= set(REPORTER_PHONES), phones - set(REPORTER_PHONES)
     assert names <= set(REPORTER_NAMES), names - set(REPORTER_NAMES)
     assert len(REPORTER_SECRETS) == len(REPORTER_NAMES) + len(REPORTER_PHONES)
+
+
+def test_rq_job_lines_are_dropped_but_not_the_workers_own_news():
+    """Three INFO lines per job would bury the start-up banner and every warning under a backlog."""
+    import logging
+
+    from supervise.logs import RqJobLines
+
+    def record(msg: str, *args, level: int = logging.INFO) -> logging.LogRecord:
+        return logging.LogRecord("rq.worker", level, __file__, 1, msg, args, None)
+
+    quiet = RqJobLines()
+    assert not quiet.filter(record("Worker %s: %s: %s (%s)", "w", "default", "deliver(1)", "outbox-1"))
+    assert not quiet.filter(record("Successfully completed %s job in %ss on worker %s", "d", 0.1, "w"))
+    assert not quiet.filter(record("Worker %s: job %s result is kept for %s seconds", "w", "outbox-1", 500))
+    assert quiet.filter(record("Worker %s: started with PID %d, version %s", "w", 1, "2"))
+    assert quiet.filter(record("Worker %s: %s: %s", "w", "default", "boom", level=logging.WARNING))
