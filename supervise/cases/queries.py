@@ -25,6 +25,7 @@ from supervise.dbtypes import UTCDateTime
 from supervise.deadlines.calendar import SHANGHAI
 from supervise.deadlines.clocks import Clocks
 from supervise.errors import InvalidInput
+from supervise.i18n import N_
 from supervise.intake.models import Point
 from supervise.orgs.models import BODY_KINDS, Org, OrgKind
 
@@ -132,7 +133,7 @@ def filtered(session: Session, actor: Actor, clocks: Clocks, now: datetime, f: F
     stmt = _queue_condition(scoped(session, select(Case), actor), f.queue, actor, clocks, now)
     if f.status:
         if f.status not in {s.value for s in Status}:
-            raise InvalidInput("未知的状态", {"status": ["未知的状态"]})
+            raise InvalidInput(N_("未知的状态"), {"status": [N_("未知的状态")]})
         stmt = stmt.where(Case.status == f.status)
     if f.org:
         # Where it sits or who owns it: a body's report links list its cases out at units too.
@@ -163,7 +164,7 @@ def decode_keyset(cursor: str, parse: Callable[[list[Any]], tuple]) -> tuple:
     try:
         return parse(json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))))
     except (ValueError, TypeError) as exc:
-        raise InvalidInput("无效的分页游标", {"cursor": ["无效的分页游标"]}) from exc
+        raise InvalidInput(N_("无效的分页游标"), {"cursor": [N_("无效的分页游标")]}) from exc
 
 
 def encode_cursor(case: Case, rank: int | None = None) -> str:

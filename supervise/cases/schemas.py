@@ -265,7 +265,7 @@ class ActionSchema(StrictSchema):
     @validates_schema
     def _fields_for_action(self, data, **kwargs):
         missing = {
-            f: ["此操作需要填写此项"]
+            f: [N_("此操作需要填写此项")]
             for f in self.REQUIRES.get(data.get("action"), [])
             if data.get(f) is None
         }

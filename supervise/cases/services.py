@@ -82,7 +82,7 @@ def commit() -> None:
         db.session.commit()
     except StaleDataError as exc:
         db.session.rollback()
-        raise StaleVersion("该诉求件已被他人修改，请刷新后重试") from exc
+        raise StaleVersion(N_("该诉求件已被他人修改，请刷新后重试")) from exc
 
 
 # -- intake ------------------------------------------------------------------------------------
@@ -358,28 +358,28 @@ def case_for_actor(tracking_no: str, actor: Actor) -> Case:
         )
         db.session.commit()
     if case is None or not actor.sees(case):
-        raise NotFound("找不到该诉求件")
+        raise NotFound(N_("找不到该诉求件"))
     return case
 
 
 def _visible_case(ref: str, actor: Actor, field_name: str) -> Case:
     case = workflow.find_case(db.session, ref.strip().upper())
     if case is None or not actor.sees(case):
-        raise InvalidInput("找不到该诉求件", {field_name: ["找不到该诉求件"]})
+        raise InvalidInput(N_("找不到该诉求件"), {field_name: [N_("找不到该诉求件")]})
     return case
 
 
 def _org(code: str) -> Org:
     org = get_org_by_code(db.session, code)
     if org is None:
-        raise InvalidInput("找不到该单位", {"org": ["找不到该单位"]})
+        raise InvalidInput(N_("找不到该单位"), {"org": [N_("找不到该单位")]})
     return org
 
 
 def _user(username: str) -> User:
     user = db.session.scalar(select(User).where(User.username == username))
     if user is None:
-        raise InvalidInput("找不到该用户", {"user": ["找不到该用户"]})
+        raise InvalidInput(N_("找不到该用户"), {"user": [N_("找不到该用户")]})
     return user
 
 
@@ -468,21 +468,29 @@ def perform_action(tracking_no: str, actor: Actor, args: dict[str, Any], now: da
     return case
 
 
-def deadline_chip(days_left: int, *, late: bool, soon: bool) -> dict[str, str]:
+def deadline_chip(days_left: int, *, late: bool, soon: bool) -> dict[str, Any]:
     """How a running deadline reads on a chip: 剩 N 个工作日 / 今日到期 / 超期 N 个工作日.
 
     `tone` is the chip's colour class: overdue, soon or normal.
     """
+    # `text` is the Chinese as stored and sent; `msgid` and `n` are what a page translates
+    # (`_(chip.msgid, n=chip.n)`): a text with the number in it is not a catalog entry.
     if late:
         # Late from 00:00:00 after the due day; on a holiday or weekend right after it no working
         # day has been lost yet, so there is no count to give.
-        return {"text": f"超期 {-days_left} 个工作日" if days_left < 0 else "已超期", "tone": "overdue"}
+        if days_left < 0:
+            return _chip(N_("超期 %(n)d 个工作日"), -days_left, "overdue")
+        return _chip(N_("已超期"), 0, "overdue")
     if days_left <= 0:
-        return {"text": "今日到期", "tone": "soon"}
-    return {"text": f"剩 {days_left} 个工作日", "tone": "soon" if soon else "normal"}
+        return _chip(N_("今日到期"), 0, "soon")
+    return _chip(N_("剩 %(n)d 个工作日"), days_left, "soon" if soon else "normal")
 
 
-def _running_chip(clocks: Clocks, due_at: datetime, now: datetime) -> dict[str, str]:
+def _chip(msgid: str, n: int, tone: str) -> dict[str, Any]:
+    return {"text": msgid % {"n": n}, "msgid": msgid, "n": n, "tone": tone}
+
+
+def _running_chip(clocks: Clocks, due_at: datetime, now: datetime) -> dict[str, Any]:
     # Read from the clock, not the sweep's flags: the chip states a number of days, and the flags
     # lag by up to a sweep interval (a chip must never say "剩 -1") or, after a calendar import
     # moved a due day, may describe the old one.
@@ -676,9 +684,9 @@ def drafts_for(case: Case, actor: Actor) -> dict[str, str]:
 def save_draft(tracking_no: str, actor: Actor, action: str, text: str) -> datetime:
     """Keep what was typed; empty text forgets it. Only for a case the actor may see."""
     if action not in DRAFT_ACTIONS:
-        raise InvalidInput("未知的表单", {"action": ["未知的表单"]})
+        raise InvalidInput(N_("未知的表单"), {"action": [N_("未知的表单")]})
     if len(text) > 5000:
-        raise InvalidInput("内容须为 1–5000 个字", {"text": ["内容须为 1–5000 个字"]})
+        raise InvalidInput(N_("内容须为 1–5000 个字"), {"text": [N_("内容须为 1–5000 个字")]})
     case = case_for_actor(tracking_no, actor)
     row = db.session.scalar(
         select(CaseDraft).where(

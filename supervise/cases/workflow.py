@@ -34,6 +34,7 @@ from supervise.deadlines.calendar import local_date
 from supervise.deadlines.clocks import Clocks
 from supervise.deadlines.models import RESPONSE_KINDS, ClockKind
 from supervise.errors import Forbidden, IllegalTransition, InvalidInput, NotFound, StaleVersion
+from supervise.i18n import N_
 from supervise.notify.models import OutboxMessage
 from supervise.notify.outbox import queue_message
 from supervise.orgs.models import Org
@@ -223,7 +224,7 @@ def _labels(actions: list[str]) -> str:
 
 def _check(case: Case, actor: Actor, action: Action, version: int | None, variant: str | None) -> Transition:
     if not actor.sees(case):
-        raise NotFound("找不到该诉求件")
+        raise NotFound(N_("找不到该诉求件"))
     candidates = [t for t in transitions_for(action, Status(case.status)) if variant in (None, t.variant)]
     allowed = allowed_actions(case, actor)
     details = {"status": case.status, "action": action.value, "allowed_actions": allowed}
@@ -240,7 +241,7 @@ def _check(case: Case, actor: Actor, action: Action, version: int | None, varian
         )
     if version is not None and permitted[0].locks and version != case.version:
         raise StaleVersion(
-            "该诉求件已被他人修改，请刷新后重试",
+            N_("该诉求件已被他人修改，请刷新后重试"),
             {"your_version": version, "current_version": case.version, "status": case.status},
         )
     return permitted[0]
@@ -291,13 +292,14 @@ def base_priority(case: Case) -> int:
 
 def _require_days(days: int) -> None:
     if not 1 <= days <= 30:
-        message = "延期天数须在 1 到 30 个工作日之间"
+        message = N_("延期天数须在 1 到 30 个工作日之间")
         raise InvalidInput(message, {"days": [message]})
 
 
-def _require_text(value: str | None, field_name: str, label: str) -> str:
+def _require_text(value: str | None, field_name: str, message: str) -> str:
+    """`message` is the whole sentence (请填写…), one catalog entry, not a label glued in."""
     if not value or not value.strip():
-        raise InvalidInput(f"请填写{label}", {field_name: [f"请填写{label}"]})
+        raise InvalidInput(message, {field_name: [message]})
     return value.strip()
 
 
@@ -308,7 +310,7 @@ def _kind(value: str | None, default: str | None) -> CaseKind:
     try:
         return CaseKind(value or default or CaseKind.SERVICE)
     except ValueError:
-        raise InvalidInput("未知的定性", {"kind": ["请选择定性"]}) from None
+        raise InvalidInput(N_("未知的定性"), {"kind": [N_("请选择定性")]}) from None
 
 
 def accept(
@@ -389,8 +391,10 @@ def reject(
     try:
         code = RejectReason(reason_code or "")
     except ValueError:
-        raise InvalidInput("请选择不予受理的理由", {"reason_code": ["请选择不予受理的理由"]}) from None
-    reason = _require_text(reason, "reason", "不予受理的说明")
+        raise InvalidInput(
+            N_("请选择不予受理的理由"), {"reason_code": [N_("请选择不予受理的理由")]}
+        ) from None
+    reason = _require_text(reason, "reason", N_("请填写不予受理的说明"))
     event = _apply(
         ctx,
         case,
@@ -416,7 +420,7 @@ def rejection_reversible_until(ctx: Context, case: Case):
 
 def reverse_rejection(ctx: Context, case: Case, actor: Actor, *, version: int, reason: str) -> Event:
     """撤销不予受理: back to `received` at the body, with fresh clocks as for a new arrival."""
-    reason = _require_text(reason, "reason", "撤销理由")
+    reason = _require_text(reason, "reason", N_("请填写撤销理由"))
     _check(case, actor, Action.REVERSE_REJECTION, version, None)
     until = rejection_reversible_until(ctx, case)
     if until is None or local_date(ctx.now) > until:
@@ -435,10 +439,10 @@ def reverse_rejection(ctx: Context, case: Case, actor: Actor, *, version: int, r
 def merge(ctx: Context, case: Case, actor: Actor, *, version: int, into: Case) -> Event:
     """重复件合并 into another case the actor can see; its reporter is answered with that case."""
     if into.id == case.id or not actor.sees(into):
-        raise InvalidInput("找不到要合并到的诉求件", {"into": ["找不到要合并到的诉求件"]})
+        raise InvalidInput(N_("找不到要合并到的诉求件"), {"into": [N_("找不到要合并到的诉求件")]})
     if into.status in (S.MERGED, S.REJECTED):
         raise InvalidInput(
-            "不能合并到已合并或不予受理的诉求件", {"into": ["不能合并到已合并或不予受理的诉求件"]}
+            N_("不能合并到已合并或不予受理的诉求件"), {"into": [N_("不能合并到已合并或不予受理的诉求件")]}
         )
     event = _apply(
         ctx,
@@ -487,12 +491,12 @@ def transfer(
     To a unit (a service complaint only): the unit's leader assigns it and the answer comes back
     for review. Either way the new org gets a fresh stage deadline and must have someone to act."""
     if org.id == case.org_id or not org.active:
-        raise InvalidInput("请选择另一个有效的承办单位", {"org": ["请选择另一个有效的承办单位"]})
+        raise InvalidInput(N_("请选择另一个有效的承办单位"), {"org": [N_("请选择另一个有效的承办单位")]})
     to_unit = not org.is_body
     _check(case, actor, Action.TRANSFER, version, "to_unit" if to_unit else "to_body")
     if to_unit:
         if case.kind is None:
-            raise InvalidInput("请先定性：只有作风效能等诉求可以转办给单位", {"org": ["请先定性"]})
+            raise InvalidInput(N_("请先定性：只有作风效能等诉求可以转办给单位"), {"org": [N_("请先定性")]})
         if case.kind == CaseKind.ACCUSATION:
             raise InvalidInput(
                 ACCUSATION_STAYS_INSIDE, {"org": [ACCUSATION_STAYS_INSIDE], "rule": "accusation"}
@@ -529,7 +533,7 @@ def transfer(
 
 def return_to_owner(ctx: Context, case: Case, actor: Actor, *, version: int, reason: str) -> Event:
     """退回: a unit gives back a case that is not its own; the owner's intake decides again."""
-    reason = _require_text(reason, "reason", "退回理由")
+    reason = _require_text(reason, "reason", N_("请填写退回理由"))
     owner = case.owner  # loaded before the change: a lazy load afterwards would flush it early
     event = _apply(ctx, case, actor, Action.RETURN, version, note=reason, data={"from_org": case.org.code})
     tracking.stop_clocks(ctx.session, case, ctx.now, [ClockKind.STAGE])
@@ -543,7 +547,9 @@ def return_to_owner(ctx: Context, case: Case, actor: Actor, *, version: int, rea
 def assign(ctx: Context, case: Case, actor: Actor, *, version: int | None, user: User) -> Event:
     """交办 to a handler of the org holding the case (a body's own staff for a 检举控告 case)."""
     if not user.active or user.org_id != case.org_id or not user.has_role(HANDLER):
-        raise InvalidInput("承办人须是本单位在职的承办人员", {"user": ["承办人须是本单位在职的承办人员"]})
+        raise InvalidInput(
+            N_("承办人须是本单位在职的承办人员"), {"user": [N_("承办人须是本单位在职的承办人员")]}
+        )
     event = _apply(ctx, case, actor, Action.ASSIGN, version, data={"assignee": user.username})
     case.assignee = user
     queue_message(
@@ -555,7 +561,7 @@ def assign(ctx: Context, case: Case, actor: Actor, *, version: int | None, user:
 def _require_assignee(case: Case, actor: Actor) -> None:
     if case.assignee_id is not None and case.assignee_id != actor.user_id:
         raise Forbidden(
-            "只有本件承办人可以办理", {"assignee": case.assignee.username if case.assignee else None}
+            N_("只有本件承办人可以办理"), {"assignee": case.assignee.username if case.assignee else None}
         )
 
 
@@ -577,8 +583,8 @@ def _disposal(case: Case, disposal: str | None, note: str | None) -> dict[str, s
     try:
         chosen = Disposal(disposal or "")
     except ValueError:
-        raise InvalidInput("检举控告件须选择处置方式", {"disposal": ["请选择处置方式"]}) from None
-    note = _require_text(note, "disposal_note", "处置理由")
+        raise InvalidInput(N_("检举控告件须选择处置方式"), {"disposal": [N_("请选择处置方式")]}) from None
+    note = _require_text(note, "disposal_note", N_("请填写处置理由"))
     case.disposal, case.disposal_note = chosen.value, note
     return {"disposal": chosen.value}
 
@@ -595,7 +601,7 @@ def _draft(
     *,
     to_review: bool = True,
 ) -> Event:
-    text = _require_text(text, "text", "答复内容")
+    text = _require_text(text, "text", N_("请填写答复内容"))
     owner = case.owner  # loaded before the change (see return_to_owner)
     data = _disposal(case, disposal, disposal_note)
     case.feedback_draft = text
@@ -667,7 +673,7 @@ def publish(ctx: Context, case: Case, actor: Actor, *, version: int | None, text
     edited = text is not None and text.strip() and text.strip() != (case.feedback_draft or "").strip()
     if _drafter_id(case) == actor.user_id and not case.org.self_publish_allowed:
         raise Forbidden(
-            "拟稿人不能审核发布自己的答复（四眼原则）；请由另一位审核人发布",
+            N_("拟稿人不能审核发布自己的答复（四眼原则）；请由另一位审核人发布"),
             {"rule": "four_eyes", "status": case.status},
         )
     data = {"disposal": case.disposal} if case.disposal else {}
@@ -705,7 +711,7 @@ def _back_to_the_units_handler(ctx: Context, case: Case, unit: Org | None, handl
 
 def reopen(ctx: Context, case: Case, actor: Actor, *, version: int, reason: str) -> Event:
     """重办 (or 退回修改 of a draft under review: a unit's draft goes back to the unit)."""
-    reason = _require_text(reason, "reason", "重办理由")
+    reason = _require_text(reason, "reason", N_("请填写重办理由"))
     unit, handler = case.unit, case.assignee  # loaded before the change (see return_to_owner)
     event = _apply(ctx, case, actor, Action.REOPEN, version, note=reason)
     if case.status == S.REOPENED:
@@ -720,7 +726,7 @@ def request_extension(
     ctx: Context, case: Case, actor: Actor, *, version: int, days: int, reason: str
 ) -> Event:
     """申请延期: recorded internally; the owner's supervisors are notified and decide with `extend`."""
-    reason = _require_text(reason, "reason", "延期理由")
+    reason = _require_text(reason, "reason", N_("请填写延期理由"))
     _require_days(days)
     _require_extension_left(ctx, case)
     event = _apply(ctx, case, actor, Action.REQUEST_EXTENSION, version, note=reason, data={"days": days})
@@ -730,7 +736,7 @@ def request_extension(
 
 def extend(ctx: Context, case: Case, actor: Actor, *, version: int, days: int, reason: str) -> Event:
     """延期: a supervisor grants extra working days."""
-    reason = _require_text(reason, "reason", "延期理由")
+    reason = _require_text(reason, "reason", N_("请填写延期理由"))
     _require_days(days)
     _require_extension_left(ctx, case)
     _check(case, actor, Action.EXTEND, version, None)
@@ -758,7 +764,7 @@ def _require_extension_left(ctx: Context, case: Case) -> None:
 def message(ctx: Context, case: Case, actor: Actor, *, version: int, text: str) -> Event:
     """留言: ask the citizen a question or for more material; shown on their tracking page, and
     sent by SMS when they left a number. Their answer comes back as a supplement."""
-    text = _require_text(text, "text", "留言内容")
+    text = _require_text(text, "text", N_("请填写留言内容"))
     event = _apply(ctx, case, actor, Action.MESSAGE, version, note=text)
     if case.reporter_phone_enc:
         queue_message(ctx.session, kind="citizen_message", channel="sms", case=case)
@@ -767,7 +773,7 @@ def message(ctx: Context, case: Case, actor: Actor, *, version: int, text: str) 
 
 def note(ctx: Context, case: Case, actor: Actor, *, version: int, text: str) -> Event:
     """内部备注: internal, never shown to the citizen."""
-    text = _require_text(text, "text", "备注内容")
+    text = _require_text(text, "text", N_("请填写备注内容"))
     return _apply(ctx, case, actor, Action.NOTE, version, note=text)
 
 
@@ -821,7 +827,7 @@ def merged_can_rate(case: Case) -> bool:
 
 def _rate_merged(ctx: Context, case: Case, rating: Rating, comment: str | None) -> Event:
     if not merged_can_rate(case):
-        raise IllegalTransition("合并办理的诉求件尚未答复，暂不能评价", {"status": case.status})
+        raise IllegalTransition(N_("合并办理的诉求件尚未答复，暂不能评价"), {"status": case.status})
     event = _record_rating(ctx, case, rating, comment, "merged")
     ctx.session.add(
         Event(
@@ -839,7 +845,7 @@ def _rate_merged(ctx: Context, case: Case, rating: Rating, comment: str | None) 
 
 def supplement(ctx: Context, case: Case, *, text: str) -> Event:
     """补充材料 from the citizen."""
-    text = _require_text(text, "text", "补充内容")
+    text = _require_text(text, "text", N_("请填写补充内容"))
     event = _apply(ctx, case, Actor.citizen(), Action.SUPPLEMENT, None, note=text)
     case.priority = PRIORITY_CITIZEN_REPLIED  # back to the top of the handler's queue
     _tell_assignee(ctx, case, "citizen_replied")

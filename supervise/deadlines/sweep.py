@@ -32,6 +32,7 @@ from supervise.dbtypes import dialect_insert
 from supervise.deadlines.calendar import local_date
 from supervise.deadlines.clocks import OVERDUE_AFTER, Clocks
 from supervise.deadlines.models import RESPONSE_KINDS, CaseClock, ClockKind, Escalation
+from supervise.i18n import N_
 from supervise.notify.models import OutboxMessage
 from supervise.notify.outbox import enqueue_after_commit
 from supervise.orgs.routing import OrgTree
@@ -39,12 +40,12 @@ from supervise.orgs.routing import OrgTree
 log = logging.getLogger(__name__)
 
 CLOCK_LABELS = {
-    "response": "答复期限",
-    "reopened": "重办答复期限",
-    "extension": "延期后的答复期限",
-    "stage": "受理/转办期限",
-    "ack": "实名举报受理告知期限",
-    "rating": "评价期限",
+    "response": N_("答复期限"),
+    "reopened": N_("重办答复期限"),
+    "extension": N_("延期后的答复期限"),
+    "stage": N_("受理/转办期限"),
+    "ack": N_("实名举报受理告知期限"),
+    "rating": N_("评价期限"),
 }
 BATCH_SIZE = 1000
 

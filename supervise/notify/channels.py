@@ -41,17 +41,6 @@ TITLES = {
     "escalated": N_("督办（{level}级）：诉求件 {tracking_no} 的{clock}已超期"),
 }
 
-# deadlines/sweep.py's CLOCK_LABELS, repeated here only so that extraction finds them: titles and
-# the case page translate those labels where they are shown (tests keep the two equal).
-CLOCK_MSGIDS = (
-    N_("答复期限"),
-    N_("重办答复期限"),
-    N_("延期后的答复期限"),
-    N_("受理/转办期限"),
-    N_("实名举报受理告知期限"),
-    N_("评价期限"),
-)
-
 
 def title_for(message: OutboxMessage) -> str:
     payload = message.payload or {}

@@ -95,11 +95,11 @@ def describe(detail: dict[str, Any] | None, translate=lambda text: text) -> list
         if key == "action" and isinstance(value, str):
             shown = translate(CASE_ACTION_LABELS.get(value, value))
         elif isinstance(value, list | tuple):
-            shown = "、".join(str(v) for v in value)
+            shown = translate(N_("、")).join(str(v) for v in value)
         elif isinstance(value, dict):
-            shown = "；".join(f"{k}={v}" for k, v in value.items())
+            shown = translate(N_("；")).join(f"{k}={v}" for k, v in value.items())
         elif isinstance(value, bool):
-            shown = translate("是") if value else translate("否")
+            shown = translate(N_("是")) if value else translate(N_("否"))
         elif isinstance(value, str) and value in VALUE_LABELS:
             shown = translate(VALUE_LABELS[value])
         else:

@@ -22,6 +22,7 @@ from supervise.cases.workflow import Actor
 from supervise.dbtypes import utcnow
 from supervise.errors import TooManyAttempts, Unauthorized
 from supervise.extensions import csrf, db, login_manager
+from supervise.i18n import N_
 from supervise.staff import audit
 from supervise.staff.models import Role, StaffSession, User
 from supervise.staff.services import revoke_tokens, user_for_token
@@ -73,7 +74,7 @@ def load_user_from_bearer(req: Request) -> User | None:
 @login_manager.unauthorized_handler
 def _unauthorized():
     if request.path.startswith("/api/"):
-        raise Unauthorized("需要登录或有效的 API 令牌", {"auth": ["Authorization: Bearer <token>"]})
+        raise Unauthorized(N_("需要登录或有效的 API 令牌"), {"auth": ["Authorization: Bearer <token>"]})
     return redirect(url_for("staff.login", next=request.path))
 
 
@@ -143,11 +144,11 @@ def attempt_login(username: str, password: str) -> User | None:
     """
     ip, name = get_remote_address(), username.strip().lower()[:64]
     if not LOGIN_FAILURES_BY_IP.reserve(ip):
-        raise TooManyAttempts("登录失败次数过多，请稍后再试")
+        raise TooManyAttempts(N_("登录失败次数过多，请稍后再试"))
     familiar = known_device(name)
     if not familiar and not LOGIN_FAILURES_BY_USER.reserve(name):
         LOGIN_FAILURES_BY_IP.refund(ip)  # not judged: not a failure from this address
-        raise TooManyAttempts("该账号登录失败次数过多，请稍后再试，或在常用的电脑上登录")
+        raise TooManyAttempts(N_("该账号登录失败次数过多，请稍后再试，或在常用的电脑上登录"))
     user = authenticate(username, password)
     if user is not None:
         LOGIN_FAILURES_BY_IP.refund(ip)
@@ -202,7 +203,7 @@ def current_actor() -> Actor:
     X-CSRFToken); Bearer-token calls are not exposed to CSRF.
     """
     if not current_user.is_authenticated:
-        raise Unauthorized("需要登录或有效的 API 令牌", {"auth": ["Authorization: Bearer <token>"]})
+        raise Unauthorized(N_("需要登录或有效的 API 令牌"), {"auth": ["Authorization: Bearer <token>"]})
     if g.get("auth_via") == "session" and request.method not in ("GET", "HEAD", "OPTIONS"):
         csrf.protect()
     return Actor.staff(current_user)

@@ -7,6 +7,7 @@ from supervise.cases.services import identity_box
 from supervise.cases.workflow import Actor
 from supervise.errors import Forbidden, InvalidInput
 from supervise.extensions import db
+from supervise.i18n import N_
 from supervise.staff import audit
 from supervise.staff.models import Role, User
 
@@ -28,12 +29,12 @@ def may_reveal(actor: Actor, case: Case) -> bool:
 def reveal_identity(actor: Actor, case: Case, reason: str) -> dict[str, str | None]:
     """Decrypt the reporter's name and phone for this actor, writing one audit row. Commits."""
     if not case.real_name:
-        raise InvalidInput("该件为匿名反映", {"case": ["该件为匿名反映"]})
+        raise InvalidInput(N_("该件为匿名反映"), {"case": [N_("该件为匿名反映")]})
     if not may_reveal(actor, case):
-        raise Forbidden("你的角色不能查看反映人身份")
+        raise Forbidden(N_("你的角色不能查看反映人身份"))
     reason = (reason or "").strip()
     if not reason:
-        raise InvalidInput("请填写查看理由", {"reason": ["请填写查看理由"]})
+        raise InvalidInput(N_("请填写查看理由"), {"reason": [N_("请填写查看理由")]})
     box = identity_box()
     audit.record(
         "identity_view",

@@ -97,7 +97,7 @@ def check_password_policy(password: str, username: str = "") -> None:
     if len(password) < MIN_PASSWORD:
         message = f"密码至少 {MIN_PASSWORD} 位"
     elif lowered in COMMON_PASSWORDS or (username and username.lower() in lowered) or len(set(password)) < 4:
-        message = "密码过于常见或容易猜到，请换一个"
+        message = N_("密码过于常见或容易猜到，请换一个")
     else:
         return
     raise InvalidInput(message, {"password": [message]})

@@ -36,6 +36,6 @@ def test_a_message_held_in_a_variable_is_translated_as_text(app):
     from flask import render_template_string
 
     with app.test_request_context("/?lang=en"):
-        html = render_template_string("{{ m|t }} {{ known|t }}", m='<img src=x> 100% 窗口', known="待受理")
+        html = render_template_string("{{ m|t }} {{ known|t }}", m="<img src=x> 100% 窗口", known="待受理")
     assert html.startswith("&lt;img src=x&gt; 100% 窗口 ")
     assert "待受理" not in html  # a known message is translated

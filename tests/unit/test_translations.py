@@ -43,8 +43,10 @@ def test_every_message_has_an_english_translation(tmp_path):
 
 
 def test_compiled_catalog_matches_the_po():
+    # Keyed by (context, msgid): pgettext("weekday", "一") and a plain "一" are different entries.
     with (EN / "messages.po").open("rb") as fh:
-        po = {m.id: m.string for m in read_po(fh) if m.id and m.string}
+        po = {(m.context, m.id): m.string for m in read_po(fh) if m.id and m.string}
     with (EN / "messages.mo").open("rb") as fh:
         mo = gettext.GNUTranslations(fh)
-    assert {k: mo.gettext(k) for k in po} == po
+    compiled = {(c, k): mo.pgettext(c, k) if c else mo.gettext(k) for c, k in po}
+    assert compiled == po
