@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -138,6 +139,9 @@ def public_base_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
+# Set in the environment of `supervise serve`'s children: the embedded Redis is serve's to start.
+SERVE_CHILD_ENV = "SUPERVISE_SERVE_CHILD"
+
 # The order children are stopped in: what uses Redis first, Redis last, so the worker finishes its
 # job and reports before its broker goes away.
 STOP_ORDER = ("web", "cron", "worker", "redis")
@@ -149,6 +153,9 @@ STOP_ORDER = ("web", "cron", "worker", "redis")
 @click.option("--web-workers", default=2, show_default=True, type=int)
 def serve(host: str, port: int, web_workers: int) -> None:
     """Web (gunicorn) + worker + cron (+ embedded Redis when REDIS_URL is unset). Ctrl-C stops all.
+
+    A worker, cron or embedded Redis that dies is started again (backoff 1 s → 30 s, a restart
+    count in the log); only the web dying, SIGTERM or Ctrl-C stops everything.
 
     Every child runs in its own session, away from the terminal's process group: Ctrl-C reaches
     only this process, which stops them in order (web, cron, worker, then Redis) and exits 0.
@@ -170,6 +177,9 @@ def serve(host: str, port: int, web_workers: int) -> None:
     if redis_proc:
         children["redis"] = redis_proc
     env = {**os.environ, "SUPERVISE_DATA_DIR": app.config["DATA_DIR"], "SUPERVISE_BASE_URL": base}
+    # The embedded Redis is ours to (re)start: a worker or cron starting while it is down must
+    # wait for it, not start a second one that we would not know about.
+    env[SERVE_CHILD_ENV] = "1"
     me = [sys.executable, "-m", "supervise.cli"]
     # The web processes' request counters, added up at each scrape of /metrics (gunicorn_conf.py
     # empties the directory at start).
@@ -199,22 +209,98 @@ def serve(host: str, port: int, web_workers: int) -> None:
         "worker": ([*me, "worker"], env),
         "cron": ([*me, "cron"], env),
     }
-    for name, (argv, child_env) in commands.items():
+
+    def start(name: str) -> subprocess.Popen | None:
+        if name == "redis":
+            return _redis_for_command(app, new_session=True)
+        argv, child_env = commands[name]
+        return subprocess.Popen(argv, env=child_env, start_new_session=True)  # noqa: S603
+
+    for name in commands:
         if not stopping:
-            children[name] = subprocess.Popen(argv, env=child_env, start_new_session=True)  # noqa: S603
+            children[name] = start(name)
     local = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"  # noqa: S104
     if not stopping and _wait_for_web(f"{local}/healthz", children["web"], lambda: stopping):
         click.echo(_banner(app, base, host, port, bool(redis_proc)))
     exit_code = 0
+    restarts = ChildRestarts()
     while not stopping:
         time.sleep(0.3)
-        for name, proc in children.items():
-            if proc.poll() is not None:
-                click.echo(f"{name} exited with {proc.returncode}; stopping everything", err=True)
-                stopping, exit_code = True, 1
-                break
+        if children["web"].poll() is not None:
+            # Without the web there is nothing to serve: stop all (gunicorn restarts its own workers).
+            click.echo(f"web exited with {children['web'].returncode}; stopping everything", err=True)
+            stopping, exit_code = True, 1
+            break
+        for name, proc in list(children.items()):
+            if name == "web" or stopping:
+                continue
+            if proc.poll() is not None and restarts.exited(name, proc.returncode):
+                click.echo(restarts.exited_line(name, proc.returncode), err=True)
+                # What it leaves behind (a killed worker's RQ scheduler and work-horse, in the
+                # child's own session) must not run on beside its successor's.
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+            if restarts.due(name):
+                try:
+                    started = start(name)
+                    if started is None:  # another redis-server answers on the socket: not ours
+                        click.echo(f"{name}: another server answers on its socket; using it", err=True)
+                        del children[name]
+                        continue
+                    children[name] = started
+                except (OSError, RuntimeError) as exc:
+                    restarts.failed_to_start(name)
+                    click.echo(
+                        f"{name} could not be restarted ({exc}); {restarts.exited_line(name, None)}", err=True
+                    )
+                    continue
+                restarts.started(name)
     _stop_children(children)
     sys.exit(exit_code)
+
+
+class ChildRestarts:
+    """`supervise serve`'s bookkeeping for the children it restarts (worker, cron, the embedded
+    Redis): after 1, 2, 4, … up to 30 s, the count of restarts in each line, the wait back at 1 s
+    once a child has run for a minute."""
+
+    FIRST, CAP, HEALTHY = 1.0, 30.0, 60.0
+
+    def __init__(self) -> None:
+        self.count: dict[str, int] = {}
+        self.quick_failures: dict[str, int] = {}
+        self.started_at: dict[str, float] = {}
+        self.restart_at: dict[str, float] = {}
+
+    def exited(self, name: str, returncode: int | None) -> bool:
+        """Note a child's exit once (True the first time it is seen) and plan its restart."""
+        if name in self.restart_at:
+            return False
+        now = time.monotonic()
+        ran = now - self.started_at.get(name, now)
+        failures = 1 if ran >= self.HEALTHY else self.quick_failures.get(name, 0) + 1
+        self.quick_failures[name] = failures
+        self.restart_at[name] = now + min(self.CAP, self.FIRST * 2 ** (failures - 1))
+        return True
+
+    def exited_line(self, name: str, returncode: int | None) -> str:
+        wait = self.restart_at[name] - time.monotonic()
+        return f"{name} exited with {returncode}; restart #{self.count.get(name, 0) + 1} in {wait:.0f} s"
+
+    def failed_to_start(self, name: str) -> None:
+        """A restart that failed counts as a quick failure: the next try waits longer."""
+        self.restart_at.pop(name, None)
+        self.started_at[name] = time.monotonic()
+        self.exited(name, None)
+
+    def due(self, name: str) -> bool:
+        return name in self.restart_at and time.monotonic() >= self.restart_at[name]
+
+    def started(self, name: str) -> None:
+        self.restart_at.pop(name, None)
+        self.count[name] = self.count.get(name, 0) + 1
+        self.started_at[name] = time.monotonic()
+        click.echo(f"{name} restarted (restart #{self.count[name]})", err=True)
 
 
 def _stop_children(children: dict[str, subprocess.Popen], timeout: float = 20) -> None:
@@ -295,38 +381,87 @@ def _banner(app, base: str, host: str, port: int, embedded_redis: bool) -> str:
 
 @main.command()
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
-@click.option("--queues", default="default,reports,sweeps", show_default=True)
+# In this order: RQ takes from the first non-empty queue, so a flood of notifications (default) never
+# makes a sweep or the weekly report wait behind it.
+@click.option("--queues", default="sweeps,reports,default", show_default=True)
 @with_appcontext
 def worker(burst: bool, queues: str) -> None:
-    """One RQ worker (with RQ's scheduler for retries with backoff)."""
+    """One RQ worker (with RQ's scheduler for retries with backoff). Rides out Redis outages:
+    waits for Redis (backoff up to 30 s, a log line a minute) and carries on, never exits on one."""
+    import logging
+
     from rq import Worker
 
     from supervise.queueing import redis_connection
+    from supervise.resilience import OncePerMinute, RedisLossWithoutTraceback, run_supervised
     from workers.context import bind_app
 
+    class SupervisedWorker(Worker):
+        # RQ's hook on SIGTERM/SIGINT: tells our loop that this ending was asked for.
+        stop_asked = False
+
+        def handle_warm_shutdown_request(self) -> None:
+            self.stop_asked = True
+            super().handle_warm_shutdown_request()
+
     app = current_app._get_current_object()
-    _redis_for_command(app)
+    if not os.environ.get(SERVE_CHILD_ENV):
+        _redis_for_command(app)
     bind_app(app)
-    Worker(queues.split(","), connection=redis_connection(app)).work(burst=burst, with_scheduler=not burst)
+    connection = redis_connection(app)
+    if burst:
+        Worker(queues.split(","), connection=connection).work(burst=True)
+        return
+    # RQ logs each of its own reconnect attempts inside its dequeue wait: one a minute is enough.
+    logging.getLogger("rq.worker").addFilter(OncePerMinute("Worker %s: could not connect to Redis"))
+    for name in ("rq.worker", "rq.scheduler"):
+        logging.getLogger(name).addFilter(RedisLossWithoutTraceback())
+
+    def run() -> bool:
+        rq_worker = SupervisedWorker(queues.split(","), connection=connection)
+        rq_worker.max_connection_wait_time = 30.0
+        rq_worker.work(with_scheduler=True)
+        return rq_worker.stop_asked
+
+    run_supervised(run, connection, "worker")
 
 
 @main.command()
+@click.option(
+    "--config",
+    "config_path",
+    default="workers.cron",
+    show_default=True,
+    help="the periodic jobs: a module or a .py file registering them with rq.cron",
+)
 @with_appcontext
-def cron() -> None:
-    """The RQ cron scheduler (run exactly one: RQ's cron has no leader lock)."""
+def cron(config_path: str) -> None:
+    """The RQ cron scheduler (run exactly one: RQ's cron has no leader lock). Rides out Redis
+    outages like the worker."""
     from rq.cron import CronScheduler
 
     from supervise.queueing import redis_connection
+    from supervise.resilience import run_supervised
 
     # RQ reads cron strings in the process's local time; the weekly report's "Mondays 08:00" is
     # Asia/Shanghai's (DESIGN.md §6), whatever the server's zone.
     os.environ["TZ"] = "Asia/Shanghai"
     time.tzset()
     app = current_app._get_current_object()
-    _redis_for_command(app)
-    scheduler = CronScheduler(connection=redis_connection(app))
-    scheduler.load_config_from_file("workers.cron")
-    scheduler.start()
+    if not os.environ.get(SERVE_CHILD_ENV):
+        _redis_for_command(app)
+    connection = redis_connection(app)
+
+    def run() -> bool:
+        # A fresh scheduler after each outage: its interval jobs run at once, so the outbox drain
+        # hands over at once what was committed while Redis was away (the sweep and the weekly
+        # catch-up are idempotent: they claim what is due, once).
+        scheduler = CronScheduler(connection=connection)
+        scheduler.load_config_from_file(config_path)
+        scheduler.start()  # returns only on SIGTERM/SIGINT; Redis errors come out as exceptions
+        return True
+
+    run_supervised(run, connection, "cron")
 
 
 # -- orgs --------------------------------------------------------------------------------------------

@@ -26,7 +26,10 @@ HTTP_MESSAGES = {
     422: N_("提交的内容有误，请检查标出的字段"),
     429: N_("请求过于频繁，请稍后再试"),
     500: N_("服务器内部错误"),
+    503: N_("系统繁忙，暂时无法访问，请稍后再试"),
 }
+# Seconds a client is told to wait when the database is away (503 Retry-After).
+UNAVAILABLE_RETRY_AFTER = 30
 
 
 def _flatten(messages: Any) -> dict[str, Any]:
@@ -184,3 +187,32 @@ def register_error_handlers(app) -> None:
     @app.errorhandler(ValidationError)
     def _validation_error(exc: ValidationError):
         return error_response(422, "invalid_input", HTTP_MESSAGES[422], _flatten(exc.messages))
+
+    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(DisconnectionError)
+    @app.errorhandler(PoolTimeout)
+    def _database_unavailable(exc: Exception):
+        """The database is away (down, restarting, unreachable, pool exhausted): 503 with when to
+        retry, never 500. Nothing was committed: the transaction that failed is rolled back."""
+        _database_unavailable_cleanup()
+        app.logger.warning("database unavailable: %s", str(exc).splitlines()[0] if str(exc) else exc)
+        retry = {"Retry-After": str(UNAVAILABLE_RETRY_AFTER)}
+        return error_response(503, "unavailable", HTTP_MESSAGES[503], None, retry)
+
+
+def _database_unavailable_cleanup() -> None:
+    from flask import g
+
+    from supervise.extensions import db, login_manager
+
+    try:
+        db.session.rollback()
+    except Exception:  # the connection is gone: the session is reset either way
+        db.session.close()
+    # The error page's layout must not ask the database again (who is signed in, unread counts):
+    # it is drawn as for a visitor.
+    g._login_user = login_manager.anonymous_user()
