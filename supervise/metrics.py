@@ -236,7 +236,7 @@ class DomainCollector:
         # (status, created_at) index: two short ranges, delivered rows never read.
         rows = self.session.execute(
             select(OutboxMessage.status, func.count(), func.min(OutboxMessage.created_at))
-            .where(OutboxMessage.status.in_(("pending", "dead")))
+            .where(OutboxMessage.status.in_(("pending", "dead", "unknown")))
             .group_by(OutboxMessage.status)
         ).all()
         outbox = {status: (int(n), oldest) for status, n, oldest in rows}
@@ -245,6 +245,12 @@ class DomainCollector:
         for name, doc, value in (
             ("supervise_outbox_pending", "Outbox rows waiting for delivery.", pending),
             ("supervise_outbox_dead", "Outbox rows given up after all retries.", outbox.get("dead", (0,))[0]),
+            (
+                "supervise_outbox_unknown",
+                "SMS/e-mail rows whose send was cut off: maybe delivered, never re-sent without a person "
+                "(系统管理 → 投递失败).",
+                outbox.get("unknown", (0,))[0],
+            ),
             (
                 "supervise_outbox_oldest_pending_age_seconds",
                 "Age of the oldest outbox row waiting for delivery (0 when none waits).",

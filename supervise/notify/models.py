@@ -21,7 +21,9 @@ class OutboxMessage(db.Model):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'delivered', 'dead')", name="status_valid"),
+        CheckConstraint(
+            "status IN ('pending', 'sending', 'delivered', 'unknown', 'dead')", name="status_valid"
+        ),
         Index("ix_outbox_pending", "status", "created_at"),
     )
 
@@ -36,6 +38,11 @@ class OutboxMessage(db.Model):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # An external send (e-mail, SMS) is claimed in its own commit before the provider is called:
+    # a row left `sending` by a dead worker may or may not have gone out, so it is never re-sent
+    # blindly but becomes `unknown` for an admin to decide (notify/outbox.py).
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))  # the RQ worker's name
 
     case = relationship("Case")
 

@@ -281,3 +281,31 @@ def test_a_units_notices_are_never_walked_past_the_unit(app, demo):
     assert _usernames({"org_id": _org_id("demo-town-1"), "role": "leader"}) == []
     assert _usernames({"org_id": _org_id("demo-dept-civil"), "role": "leader"}) == []
     assert _usernames({"org_id": _org_id("demo-town-1"), "role": "handler"}) == ["demo-town-1-handler"]
+
+
+def test_an_sms_carries_its_row_as_the_providers_out_id(app, submit):
+    """The provider's idempotency key is the row: a repeat of the same row is one SMS to them."""
+    from supervise.cases.services import identity_box
+    from supervise.notify.channels import LoggingSmsGateway, SmsChannel
+
+    class Gateway(LoggingSmsGateway):
+        def __init__(self) -> None:
+            self.sent: list[str] = []
+
+        def send_once(self, phone: str, text: str, out_id: str) -> None:
+            self.sent.append(out_id)
+
+    tracking_no = submit()["tracking_no"]
+    case = db.session.scalar(select(Case).where(Case.tracking_no == tracking_no))
+    case.reporter_phone_enc = identity_box().seal("13812345678")
+    row = outbox.queue_message(db.session, kind="case_accepted", channel="sms", case=case)
+    db.session.commit()
+    gateway = Gateway()
+    assert (
+        outbox.deliver(db.session, row.id, {"sms": SmsChannel(gateway, identity_box())}, worker="w")
+        == "delivered"
+    )
+    assert gateway.sent == [f"outbox-{row.id}"]
+    db.session.expire_all()
+    row = db.session.get(OutboxMessage, row.id)
+    assert (row.status, row.claimed_by) == ("delivered", "w")  # it was claimed before the send

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
+import time
 from datetime import timedelta
 
 from rq import Queue, SimpleWorker
@@ -97,3 +100,50 @@ def test_no_personal_data_in_job_arguments(app, submit):
     conn = redis_connection(app)
     dump = b"".join(conn.dump(k) or b"" for k in conn.keys("*"))
     assert "赵六".encode() not in dump and b"13700001234" not in dump
+
+
+def test_a_worker_is_dead_when_its_heartbeat_is_gone_or_old(app):
+    """Another host's worker: no pid to check, so its RQ heartbeat decides (notify/dispatch.py)."""
+    from rq.utils import utcformat
+
+    from supervise.notify.dispatch import WORKER_SILENT, worker_alive
+
+    conn = redis_connection(app)
+    conn.flushdb()
+    assert not worker_alive("gone", conn)  # heartbeat key expired
+    now = utcnow()
+    conn.hset("rq:worker:elsewhere", mapping={"hostname": "another-host", "pid": "1"})
+    conn.hset("rq:worker:elsewhere", "last_heartbeat", utcformat(now - timedelta(seconds=20)))
+    assert worker_alive("elsewhere", conn)
+    conn.hset("rq:worker:elsewhere", "last_heartbeat", utcformat(now - WORKER_SILENT - timedelta(seconds=5)))
+    assert not worker_alive("elsewhere", conn)
+    conn.hset("rq:worker:here", mapping={"hostname": socket.gethostname(), "pid": str(os.getpid())})
+    conn.hset("rq:worker:here", "last_heartbeat", utcformat(now))
+    assert worker_alive("here", conn)  # this very process
+
+
+def test_a_started_job_of_a_dead_worker_is_not_alive_but_a_live_ones_is(app, submit):
+    from rq.job import Job
+    from rq.registry import StartedJobRegistry
+    from rq.utils import utcformat
+
+    submit()
+    conn = redis_connection(app)
+    conn.flushdb()
+    (message_id,) = outbox.stale_pending_ids(db.session, older_than=timedelta(0))
+    job = Queue("default", connection=conn).enqueue(
+        "workers.jobs.deliver_outbox_message", message_id, job_id=outbox.job_id(message_id)
+    )
+    conn.lrem(Queue("default", connection=conn).key, 0, job.id)  # as if a worker had taken it
+    registry = StartedJobRegistry("default", connection=conn)
+    conn.zadd(registry.key, {f"{job.id}:exec-1": time.time() + 600})
+    conn.hset(job.key, mapping={"status": "started", "worker_name": "alive-worker"})
+    conn.hset("rq:worker:alive-worker", mapping={"hostname": "another-host", "pid": "1"})
+    conn.hset("rq:worker:alive-worker", "last_heartbeat", utcformat(utcnow()))
+    assert requeue_lost([message_id], conn) == 0  # its worker heartbeats: still at work
+
+    conn.delete("rq:worker:alive-worker")  # SIGKILL: no more heartbeats, the key expires
+    assert requeue_lost([message_id], conn) == 1
+    assert Queue("default", connection=conn).job_ids == [outbox.job_id(message_id)]
+    assert registry.get_job_ids(cleanup=False) == []
+    assert Job.fetch(job.id, connection=conn).get_status() == "queued"
