@@ -56,11 +56,34 @@ def fingerprint(value: str | None) -> str | None:
     return hashlib.sha256(value.encode()).hexdigest()[:16] if value else None
 
 
+ENV_NAMES = {"SECRET_KEY": "SECRET_KEY", "ENCRYPTION_KEY": "SUPERVISE_ENCRYPTION_KEY"}
+
+
+def generated_secrets(config: Mapping[str, Any]) -> list[str]:
+    """The data dir's generated secret files this configuration uses (no value from the environment)."""
+    data_dir = Path(config.get("DATA_DIR") or ".")
+    return [
+        name
+        for name, setting in SECRET_FILES.items()
+        if (data_dir / name).is_file() and (data_dir / name).read_text().strip() == config.get(setting)
+    ]
+
+
 def sqlite_path(config: Mapping[str, Any]) -> Path:
     from sqlalchemy.engine import make_url
 
     url = make_url(config["SQLALCHEMY_DATABASE_URI"])
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        generated = generated_secrets(config) if config.get("DATA_DIR") else []
+        if generated:
+            # Issue 14: pg_dump + the uploads tar alone lost these, and with them every access
+            # code and every reporter's name. The first line says so.
+            files = " ".join(generated)
+            raise BackupError(
+                f"This deployment's keys are generated files in the data dir ({files}), not in .env: "
+                f'back them up with the database, e.g. tar -czf uploads.tgz -C "$SUPERVISE_DATA_DIR" '
+                f"uploads {files} — without them a restore cannot open any case.\n" + PG_RECIPE
+            )
         raise BackupError(PG_RECIPE)
     return Path(url.database).resolve()
 
@@ -116,11 +139,7 @@ def create_backup(config: Mapping[str, Any], output: Path) -> tuple[dict[str, An
             target.close()
         described = _describe(snapshot)
         store = store_from_config(config)
-        secrets = {
-            name: (data_dir / name).read_text().strip()
-            for name, setting in SECRET_FILES.items()
-            if (data_dir / name).is_file() and (data_dir / name).read_text().strip() == config.get(setting)
-        }
+        secrets = {name: (data_dir / name).read_text().strip() for name in generated_secrets(config)}
         manifest: dict[str, Any] = {
             "format": FORMAT,
             "app": "supervise",
@@ -214,6 +233,41 @@ def _check_revision(revision: str | None) -> str | None:
     return None
 
 
+def _secrets(members: dict[str, tarfile.TarInfo]) -> list[tuple[str, tarfile.TarInfo]]:
+    return [(n, members[f"secrets/{n}"]) for n in SECRET_FILES if f"secrets/{n}" in members]
+
+
+def _check_keys(config: Mapping[str, Any], manifest: Mapping[str, Any], archived: Mapping[str, str]) -> None:
+    """Refuse, before anything is written, a restore whose keys would not open the data: the
+    key a restored process will use (the environment's, else the archive's file, else the target
+    data dir's own) must be the one the backup was made with."""
+    expected = manifest.get("key_fingerprints") or {}
+    for name, setting in SECRET_FILES.items():
+        env_name = ENV_NAMES[setting]
+        if not expected.get(setting):
+            continue
+        if os.environ.get(env_name):
+            effective, source = os.environ[env_name], f"{env_name} in the environment"
+        elif name in archived:
+            effective, source = archived[name], f"the archive's secrets/{name}"
+        else:
+            effective, source = config.get(setting), f"the target's {Path(config['DATA_DIR']) / name}"
+        if fingerprint(effective) != expected[setting]:
+            what = (
+                "reporter names and phones could not be decrypted"
+                if setting == "ENCRYPTION_KEY"
+                else "access codes, photo links and staff tokens would not work"
+            )
+            if os.environ.get(env_name) and name in archived:
+                where = f"the backup holds the right one: unset {env_name} to use it"
+            else:
+                where = f"set {env_name} to the one the backup was made with (the archive does not hold it)"
+            raise BackupError(
+                f"refusing to restore: {source} differs from the {env_name} the backup was made with "
+                f"(fingerprint {fingerprint(effective)} ≠ {expected[setting]}), so {what}; {where}"
+            )
+
+
 def restore_backup(config: Mapping[str, Any], archive: Path, force: bool = False) -> list[str]:
     """Restore an archive into the configured data dir and database; returns lines for the operator."""
     from supervise.intake.storage import store_from_config
@@ -253,6 +307,9 @@ def restore_backup(config: Mapping[str, Any], archive: Path, force: bool = False
         ):
             raise BackupError("the archive is damaged: the database does not match its manifest")
         upgrade_note = _check_revision(described["revision"])
+        _check_keys(
+            config, manifest, {n: tar.extractfile(m).read().decode().strip() for n, m in _secrets(members)}
+        )
 
         # Photos first, the database last: until the database is in place the target still
         # counts as empty, so an interrupted restore can simply be run again.

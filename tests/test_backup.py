@@ -147,6 +147,25 @@ def test_backup_refuses_postgresql_with_the_pg_dump_recipe(tmp_path):
         restore_backup(config, tmp_path / "x.tar.gz")
 
 
+def test_postgresql_refusal_names_the_generated_key_files_first(tmp_path):
+    """Issue 14: pg_dump and the uploads tar alone lost keys the app had generated in the data dir
+    (no .env): access codes answered 404 and real-name pages 500 after the restore."""
+    (tmp_path / "secret_key").write_text("s" * 64)
+    (tmp_path / "encryption_key").write_text("from-the-environment-instead")
+    config = {
+        "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://u@db/supervise",
+        "DATA_DIR": str(tmp_path),
+        "SECRET_KEY": "s" * 64,  # generated: the file's value
+        "ENCRYPTION_KEY": "another-key",  # from the environment: not the file's
+    }
+    with pytest.raises(BackupError) as refused:
+        create_backup(config, tmp_path / "x.tar.gz")
+    first, *rest = str(refused.value).splitlines()
+    assert "generated files in the data dir (secret_key)" in first
+    assert 'tar -czf uploads.tgz -C "$SUPERVISE_DATA_DIR" uploads secret_key' in first
+    assert "pg_dump" in "\n".join(rest)
+
+
 def test_restore_refuses_what_a_backup_never_holds(tmp_path):
     evil = tmp_path / "evil.tar.gz"
     with tarfile.open(evil, "w:gz") as tar:

@@ -5,8 +5,10 @@ RQ's cron has no leader lock: run exactly one `supervise cron` process.
 
 from rq import cron
 
-from workers.jobs import build_weekly_reports, drain_outbox, sweep_deadlines
+from workers.jobs import build_weekly_reports, drain_outbox, sweep_deadlines, sweep_uploads
 
+# Every minute: a job whose worker died is dead to the drain at once on the same host (its pid is
+# gone), else WORKER_SILENT (60 s) after its last heartbeat (supervise/notify/dispatch.py).
 cron.register(drain_outbox, "default", interval=60)
 # The sweep catches up by itself (it handles every clock due by now), so a missed run loses nothing.
 cron.register(sweep_deadlines, "sweeps", interval=300)
@@ -14,3 +16,7 @@ cron.register(sweep_deadlines, "sweeps", interval=300)
 # hourly run catches up a Monday the scheduler missed; the job claims each week once.
 cron.register(build_weekly_reports, "reports", cron="0 8 * * 1", name="weekly-report")
 cron.register(build_weekly_reports, "reports", interval=3600, name="weekly-report-catch-up")
+# 03:30 daily, and hourly to catch up a missed night: the job claims each day once, and removes
+# only what is over a day old (supervise/intake/uploads.py).
+cron.register(sweep_uploads, "sweeps", cron="30 3 * * *", name="upload-sweep")
+cron.register(sweep_uploads, "sweeps", interval=3600, name="upload-sweep-catch-up")

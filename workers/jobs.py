@@ -8,18 +8,56 @@ from supervise.notify.channels import default_channels
 from workers.context import job
 
 
+def _worker_name() -> str | None:
+    from rq import get_current_job
+
+    current = get_current_job()
+    return current.worker_name if current else None
+
+
 @job
 def deliver_outbox_message(message_id: int) -> str:
     """Deliver one outbox row; safe to run twice (the second run finds it delivered)."""
-    return outbox.deliver(db.session, message_id, default_channels())
+    return outbox.deliver(db.session, message_id, default_channels(), _worker_name())
+
+
+@job
+def deliver_outbox_batch(message_ids: list[int]) -> dict[str, int]:
+    """Deliver a batch of outbox rows (one transaction for in-app notices). A row that failed is
+    retried on its own job, with RQ's backoff, so one bad row does not hold back the batch."""
+    from datetime import timedelta
+
+    from supervise.notify import dispatch
+    from supervise.queueing import DELIVERY_RETRY, job_meta, queue
+
+    result = outbox.deliver_many(db.session, message_ids, default_channels(), _worker_name())
+    failed = result.pop("failed")
+    if failed:
+        q = queue(dispatch.DELIVERY_QUEUE)
+        for message_id in failed:
+            q.enqueue_in(
+                timedelta(seconds=DELIVERY_RETRY.intervals[0]),
+                "workers.jobs.deliver_outbox_message",
+                message_id,
+                job_id=outbox.job_id(message_id),
+                retry=DELIVERY_RETRY,
+                meta=job_meta(),
+            )
+    return {**result, "failed": len(failed)}
 
 
 @job
 def drain_outbox() -> int:
-    """Re-enqueue pending rows whose job Redis no longer holds (Redis restarted, job lost)."""
+    """Re-enqueue pending rows no live job holds (Redis lost it, or its worker died), and turn
+    e-mails and SMS whose worker died mid-send into `unknown` rows for an admin."""
+    from functools import partial
+
+    from supervise.notify import dispatch
     from supervise.queueing import redis_connection, requeue_lost
 
-    return requeue_lost(outbox.stale_pending_ids(db.session), redis_connection())
+    conn = redis_connection()
+    outbox.settle_abandoned_claims(db.session, partial(dispatch.worker_alive, connection=conn))
+    return requeue_lost(outbox.stale_pending_ids(db.session), conn)
 
 
 @job
@@ -37,3 +75,11 @@ def build_weekly_reports() -> list[str]:
     from supervise.reports.services import run_weekly
 
     return run_weekly()
+
+
+@job
+def sweep_uploads() -> dict[str, int] | None:
+    """Daily: temp upload files and photo files no row names, older than a day (claimed once a day)."""
+    from supervise.intake.uploads import sweep_uploads as run
+
+    return run()

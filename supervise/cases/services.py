@@ -41,7 +41,7 @@ from supervise.i18n import N_
 from supervise.intake.files import signed_url
 from supervise.intake.models import Point
 from supervise.intake.storage import UploadStore
-from supervise.intake.uploads import StoredImage, store_photos
+from supervise.intake.uploads import StoredImage, keep_with_transaction, store_photos
 from supervise.notify.outbox import queue_message
 from supervise.orgs.models import UNIT_KINDS, Org
 from supervise.orgs.routing import OrgTree
@@ -182,8 +182,11 @@ def submit_case(
         if point is None or not point.active:
             raise InvalidInput(N_("该监督点不存在或已停用"), {"point": [N_("该监督点不存在或已停用")]})
 
-    # Photos are checked and stored before anything enters the session: a bad one leaves no trace.
-    images = store_photos(upload_store(), list(photos))
+    # Photos are checked and stored before anything enters the session: a bad one leaves no trace,
+    # and if this transaction ends without a commit the files it created are removed again.
+    store = upload_store()
+    images = store_photos(store, list(photos))
+    keep_with_transaction(session, store, images)
     ctx = make_context(now)
     subject_org = _subject_unit(session, point, data.get("subject_unit"))
     org = route(session, subject_org, bool(data.get("about_org_head")))
@@ -331,7 +334,9 @@ def rate_case(tracking_no: str, access_code: str, rating: str, comment: str | No
 
 def add_supplement(tracking_no: str, access_code: str, text: str, photos: list[bytes] = ()) -> Case:
     case = find_for_citizen(tracking_no, access_code)  # before any photo is stored: no orphans
-    images = store_photos(upload_store(), list(photos))
+    store = upload_store()
+    images = store_photos(store, list(photos))
+    keep_with_transaction(db.session, store, images)  # removed again if the commit fails
     event = workflow.supplement(make_context(), case, text=text)
     _attach(case, event, images)
     commit()

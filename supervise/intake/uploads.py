@@ -18,21 +18,31 @@ Decoding is the expensive part of a submission, so it has a budget (measured in 
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
+import logging
 import re
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from PIL import ExifTags, Image, UnidentifiedImageError
+from sqlalchemy import event, or_, select
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 
+from supervise.config import DISPLAY_TZ
 from supervise.errors import InvalidInput
 from supervise.i18n import N_
-from supervise.intake.storage import UploadStore
+from supervise.intake.storage import FilesystemStore, StoreUnavailable, UploadStore, sweep_orphans
+
+log = logging.getLogger(__name__)
 
 MAX_PHOTOS = 6  # the message below says 6: change both together
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
@@ -76,6 +86,7 @@ _ORIENTATION = {
 # The numbers in this message are the caps above: change them together.
 TOO_LARGE = N_("照片像素过多（JPG 最多 5000 万，渐进式 JPG 和 PNG 最多 1600 万，WebP 最多 800 万）")
 BUSY = N_("服务器正忙于处理其他照片，请稍后再提交")
+UNAVAILABLE = N_("照片暂时无法保存（服务器存储故障），请稍后再提交，或先不附照片提交")
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,7 @@ class StoredImage:
     size: int
     width: int
     height: int
+    created: bool = False  # this put wrote the file (it was not stored before)
 
 
 class UploadsBusy(InvalidInput):
@@ -93,6 +105,15 @@ class UploadsBusy(InvalidInput):
 
     status = 503
     code = "busy"
+
+
+class UploadsUnavailable(InvalidInput):
+    """The photo store refused a write (disk full, read-only, gone): the photos are the problem,
+    not the citizen's text. A form shows it beside the photos (keeping what was typed); the API
+    answers 503 with code `storage_unavailable`. Nothing of the submission is kept."""
+
+    status = 503
+    code = "storage_unavailable"
 
 
 def _reject(message: str) -> InvalidInput:
@@ -258,10 +279,127 @@ def store_photos(store: UploadStore, photos: list[bytes]) -> list[StoredImage]:
     for raw in photos:
         with decode_slot(deadline):
             cleaned.append(clean_image(raw))
-    return [
-        StoredImage(store.put(data), content_type, len(data), width, height)
-        for data, content_type, width, height in cleaned
-    ]
+    stored: list[StoredImage] = []
+    try:
+        for data, content_type, width, height in cleaned:
+            existed = store.exists(hashlib.sha256(data).hexdigest())
+            stored.append(StoredImage(store.put(data), content_type, len(data), width, height, not existed))
+    except StoreUnavailable as exc:
+        log.error("photo store refused a write (%s): submission refused with 503", exc)
+        _discard(store, stored)  # the photos of this submission already written
+        raise UploadsUnavailable(UNAVAILABLE, {"photos": [UNAVAILABLE]}) from exc
+    return stored
+
+
+# -- no orphans: files stored for a transaction that does not commit are removed ------------------
+
+_PENDING = "supervise.new_photos"
+
+
+def keep_with_transaction(session, store: UploadStore, images: list[StoredImage]) -> None:
+    """Photos are stored before the rows naming them commit; if that transaction ends without a
+    commit (an error, a rollback, a retry), the files this request created are removed again."""
+    created = [image.sha256 for image in images if image.created]
+    if created:
+        session.info.setdefault(_PENDING, []).append((store, created))
+
+
+@event.listens_for(Session, "after_commit")
+def _photos_committed(session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _photos_not_committed(session, transaction) -> None:
+    if transaction.parent is not None or _PENDING not in session.info:
+        return  # a savepoint; or nothing stored
+    for store, shas in session.info.pop(_PENDING):
+        _discard_unreferenced(session, store, shas)
+
+
+def _discard(store: UploadStore, images: list[StoredImage]) -> None:
+    for image in images:
+        if image.created:
+            with contextlib.suppress(Exception):
+                store.remove(image.sha256)
+
+
+def _discard_unreferenced(session, store: UploadStore, shas: list[str]) -> None:
+    """Remove the files unless a committed row names them (another request stored the same photo)."""
+    from supervise.cases.models import Attachment
+
+    try:
+        with session.get_bind().connect() as conn:  # not the ending transaction's connection
+            named = {
+                sha
+                for row in conn.execute(
+                    select(Attachment.sha256, Attachment.thumb_sha256).where(
+                        or_(Attachment.sha256.in_(shas), Attachment.thumb_sha256.in_(shas))
+                    )
+                )
+                for sha in row
+            }
+        for sha in set(shas) - named:
+            store.remove(sha)
+            log.info("removed photo file %s: its transaction did not commit", sha)
+    except Exception as exc:  # a rollback must not fail because of this; the daily sweep catches up
+        log.warning(
+            "could not remove the photos of a rolled-back transaction (%s); the daily sweep will", exc
+        )
+
+
+# -- the daily sweep ------------------------------------------------------------------------------
+
+SWEEP_JOB = "upload_sweep"
+SWEEP_MIN_AGE_SECONDS = 24 * 3600  # never younger: a request in flight has stored, not yet committed
+
+
+def sweep_uploads(now: datetime | None = None) -> dict[str, int] | None:
+    """The daily job: remove temp files and photo files no row names, older than a day; once a
+    day (claimed in `periodic_runs` like the weekly report). None when today's run was done."""
+    from sqlalchemy.exc import IntegrityError
+
+    from supervise.cases.models import Attachment
+    from supervise.cases.services import make_context, upload_store
+    from supervise.dbtypes import dialect_insert
+    from supervise.extensions import db
+    from supervise.reports.models import PeriodicRun
+
+    now = now or make_context().now
+    period = now.astimezone(ZoneInfo(DISPLAY_TZ)).date().isoformat()
+    try:
+        claimed = db.session.execute(
+            dialect_insert(db.session, PeriodicRun)
+            .values(job=SWEEP_JOB, period=period)
+            .on_conflict_do_nothing()
+            .returning(PeriodicRun.period)
+        ).scalar()
+    except IntegrityError:
+        claimed = None
+    if claimed is None:
+        db.session.rollback()
+        return None
+    store = upload_store()
+    if not isinstance(store, FilesystemStore):
+        # A bucket: set a lifecycle rule instead (docs/deploy.md); nothing to sweep here.
+        log.info("upload sweep: the store is a bucket, not swept")
+        db.session.commit()
+        return {"temp_files": 0, "orphans": 0}
+    referenced = {
+        sha
+        for row in db.session.execute(select(Attachment.sha256, Attachment.thumb_sha256))
+        for sha in row
+        if sha
+    }
+    result = sweep_orphans(store, referenced, SWEEP_MIN_AGE_SECONDS, now.timestamp())
+    db.session.commit()  # the claim, once the files are gone: a crash before it runs again
+    log.info(
+        "upload sweep %s: removed %s temp file(s) and %s orphan photo file(s)",
+        period,
+        len(result.temp_files),
+        len(result.orphans),
+    )
+    return {"temp_files": len(result.temp_files), "orphans": len(result.orphans)}
 
 
 class ThumbnailChannel:
