@@ -1,4 +1,5 @@
-"""System settings an admin edits at run time (the deadline rules of DESIGN.md §4).
+"""System settings an admin edits at run time (the deadline rules of DESIGN.md §4, the
+submission limits of supervise/intake/limits.py).
 
 One row a key in `settings`; a key with no row falls back to the app config, so a fresh install
 behaves as configured until an admin changes something.
@@ -6,7 +7,7 @@ behaves as configured until an admin changes something.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import String
@@ -28,6 +29,17 @@ DEADLINE_SETTINGS: dict[str, tuple[str, int, int]] = {
     "ON_TIME_RATE_TARGET": (N_("通报线：按期答复率（%）"), 0, 100),
     "SATISFACTION_RATE_TARGET": (N_("通报线：满意率（%）"), 0, 100),
 }
+
+# key → label: the submission limits per IP (supervise/intake/limits.py), in Flask-Limiter's
+# syntax ("20/hour;60/day"); the allowlist is "CIDR=limit" entries separated by spaces or lines.
+LIMIT_SETTINGS: dict[str, str] = {
+    "FORM_SUBMIT_RATE_LIMIT": N_("网页表单：每个地址的提交次数（超过后须回答验证问题）"),
+    "FORM_SUBMIT_CEILING": N_("网页表单：每个地址的提交上限（超过后拒绝）"),
+    "SUBMIT_RATE_LIMIT": N_("接口（API）：每个地址的提交上限"),
+    "SUBMIT_ALLOWLIST": N_("已知地址（如便民服务大厅的网络）及其提交次数"),
+}
+# The settings column holds 200 characters.
+SETTING_VALUE_LENGTH = 200
 
 
 class Setting(db.Model):
@@ -70,3 +82,10 @@ def deadline_settings(config: Mapping[str, Any]) -> dict[str, int]:
         except (KeyError, ValueError):
             out[key] = int(config[key])
     return out
+
+
+def text_settings(keys: Iterable[str], config: Mapping[str, Any]) -> dict[str, str]:
+    """Each of `keys` as text: the table's value over `config`'s."""
+    keys = list(keys)
+    rows = {row.key: row.value for row in db.session.scalars(db.select(Setting).where(Setting.key.in_(keys)))}
+    return {key: rows[key] if key in rows else str(config.get(key) or "") for key in keys}

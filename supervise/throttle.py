@@ -10,10 +10,15 @@ sign-in into a 500: the budget then allows (and logs), as the rest of the limits
 from __future__ import annotations
 
 import logging
+import math
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flask import current_app
-from limits import parse
+from limits import RateLimitItem, parse
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
 from redis.exceptions import RedisError
 
 from supervise.queueing import redis_connection
@@ -65,3 +70,34 @@ class Budget:
 
     def retry_after(self) -> int:
         return self._limit()[1]
+
+
+def _strategy() -> FixedWindowRateLimiter:
+    """This app's fixed-window counter on the rate limiter's storage (RATELIMIT_STORAGE_URI: the
+    app's Redis, Sentinel included, keys under LIMITS/), made once per app. Not the Limiter's own:
+    that one object is configured by whichever app called init_app last."""
+    app = current_app._get_current_object()
+    strategy = app.extensions.get("supervise.limits_strategy")
+    if strategy is None:
+        storage = storage_from_string(
+            app.config["RATELIMIT_STORAGE_URI"], **app.config.get("RATELIMIT_STORAGE_OPTIONS", {})
+        )
+        strategy = app.extensions["supervise.limits_strategy"] = FixedWindowRateLimiter(storage)
+    return strategy
+
+
+def count_windows(scope: str, who: str, items: Sequence[RateLimitItem], *, hit: bool = True) -> int | None:
+    """Count one request from `who` in each window of `items`, or with `hit=False` only look
+    whether one more would fit. Returns the seconds until the spent window resets, None while
+    every window has room (or when RATELIMIT_ENABLED is off). Raises RedisError / StorageError:
+    the caller decides what the storage being away means."""
+    if not items or not current_app.config.get("RATELIMIT_ENABLED", True):
+        return None
+    strategy = _strategy()
+    waits = []
+    for item in items:
+        room = strategy.hit(item, scope, who) if hit else strategy.test(item, scope, who)
+        if not room:
+            reset = strategy.get_window_stats(item, scope, who).reset_time
+            waits.append(max(1, math.ceil(reset - time.time())))
+    return max(waits) if waits else None

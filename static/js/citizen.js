@@ -170,6 +170,15 @@
     });
     var again = document.getElementById("photos-again");
     if (again) again.remove();
+    // Past the address's form limit the server asks a question (a sum): bring the new one in,
+    // replacing any earlier one, so the citizen answers it here instead of reloading and retyping.
+    var asked = answer.querySelector("#case-form fieldset.challenge");
+    var mine = form.querySelector("fieldset.challenge");
+    if (asked) {
+      var copy = document.importNode(asked, true);
+      if (mine) mine.replaceWith(copy);
+      else button.parentNode.insertBefore(copy, button);
+    }
     var fieldErrors = answer.querySelectorAll("#case-form p.error[id$='-error']");
     if (fieldErrors.length) {
       summary(form.dataset.summary);

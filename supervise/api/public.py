@@ -23,7 +23,7 @@ from supervise.cases.schemas import (
     UnitSchema,
 )
 from supervise.deadlines.calendar import local_date
-from supervise.intake.limits import limit_lookups, limit_submissions
+from supervise.intake.limits import limit_api_submissions, limit_lookups
 from supervise.intake.uploads import MAX_PHOTOS, read_photos
 
 blp = Blueprint("public", __name__, url_prefix="/api/v1", description="Citizen side (no account)")
@@ -101,7 +101,7 @@ class Submit(MethodView):
         }
     )
     @blp.response(201, SubmittedSchema)
-    @limit_submissions
+    @limit_api_submissions
     @documented(
         blp,
         400,
@@ -112,7 +112,8 @@ class Submit(MethodView):
         503,
         security=PUBLIC_SECURITY,
         e422=f"field errors (`details` per field; `photos` for a refused photo or more than {MAX_PHOTOS})",
-        e429="too many submissions from this address",
+        e429="too many submissions from this address (the API's own per-IP limit, apart from the web "
+        "forms'): wait `retry_after` seconds (also the Retry-After header)",
         e503="no photo could be decoded in time (`code` busy): send it again in a moment",
     )
     def post(self):

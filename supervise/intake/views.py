@@ -41,7 +41,13 @@ from supervise.extensions import db, limiter
 from supervise.i18n import N_
 from supervise.intake import links
 from supervise.intake.files import signed_url
-from supervise.intake.limits import limit_lookup_rate, limit_lookups, limit_submissions
+from supervise.intake.limits import (
+    challenge_errors,
+    form_challenge,
+    limit_form_submissions,
+    limit_lookup_rate,
+    limit_lookups,
+)
 from supervise.intake.points import count_scan, point_by_token
 from supervise.intake.uploads import MAX_PHOTOS, read_photos
 
@@ -126,6 +132,8 @@ def _form_page(point, values: dict[str, Any] | None = None, errors: dict | None 
             max_photos=MAX_PHOTOS,
             # Browsers cannot refill a file input: say so beside it when photos had been chosen.
             photos_dropped=bool(errors) and any(f.filename for f in request.files.getlist("photos")),
+            # Above the forms' per-IP limit (a township behind one address): a question to answer.
+            challenge=form_challenge(),
         ),
         status,
     )
@@ -142,6 +150,7 @@ def _submit(point):
     errors: dict[str, list[str]] = {}
     if raw.get("consent") != "yes":
         errors["consent"] = [_("请阅读并勾选承诺")]
+    errors.update(challenge_errors(request.form))
     fields = {k: raw[k] for k in (*FORM_FIELDS, "idempotency_key") if k in raw}
     if point is not None:
         fields["point"] = point.token
@@ -159,8 +168,8 @@ def _submit(point):
         return _form_page(point, raw, errors, 422)
     try:
         case, code = services.submit_case(data, photos)
-    except InvalidInput as exc:
-        return _form_page(point, raw, exc.details, 422)
+    except InvalidInput as exc:  # 503 when the photo store is down (UploadsUnavailable), else 422
+        return _form_page(point, raw, exc.details, exc.status)
     links.keep_receipt(case, code)
     target = url_for("citizen.submitted")
     if _wants_json():
@@ -169,7 +178,7 @@ def _submit(point):
 
 
 @bp.route("/s/<token>", methods=["GET", "POST"])
-@limit_submissions
+@limit_form_submissions
 def point_form(token: str):
     """The form behind a QR code: the point (and so the handling org) is already known."""
     point = point_by_token(token)
@@ -184,7 +193,7 @@ def point_form(token: str):
 
 
 @bp.route("/report", methods=["GET", "POST"])
-@limit_submissions
+@limit_form_submissions
 def report_form():
     """The same form without a point: the case goes to the commission's intake."""
     if request.method == "POST":
