@@ -29,6 +29,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     configure_logging(app)  # JSON lines in production, text otherwise; request ids (logs.py)
 
     app.config.setdefault("RATELIMIT_STORAGE_URI", _limiter_storage(app.config["REDIS_URL"]))
+    app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", _limiter_storage_options(app.config["REDIS_URL"]))
 
     from supervise import i18n, input_guard, metrics, security, static_assets
 
@@ -36,6 +37,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     login_manager.init_app(app)
     csrf.init_app(app)
+    # Flask-Limiter keeps one storage-options dict per Limiter and *updates* it at each init_app, so
+    # a Sentinel app's options (db, use_replicas) would ride into the next app's plain Redis storage
+    # and every limit would fail open. One app per process in production; many in the tests.
+    limiter._storage_options.clear()
     limiter.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
     # Before security: its no-store header decides what is compressed (hooks run in reverse).
@@ -110,9 +115,29 @@ def _template_helpers(app: Flask) -> None:
 
 def _limiter_storage(redis_url: str) -> str:
     # limits spells a unix-socket Redis "redis+unix://".
-    return (
-        "redis+unix://" + redis_url.removeprefix("unix://") if redis_url.startswith("unix://") else redis_url
-    )
+    if redis_url.startswith("unix://"):
+        return "redis+unix://" + redis_url.removeprefix("unix://")
+    if redis_url.startswith("redis+sentinel://"):
+        # limits reads the whole path as the service name: the db number goes in the options.
+        from supervise.queueing import parse_sentinel_url
+
+        parts = parse_sentinel_url(redis_url)
+        hosts = ",".join(f"{host}:{port}" for host, port in parts["sentinels"])
+        return f"redis+sentinel://{hosts}/{parts['service']}"
+    return redis_url
+
+
+def _limiter_storage_options(redis_url: str) -> dict[str, Any]:
+    if not redis_url.startswith("redis+sentinel://"):
+        return {}
+    from supervise.queueing import parse_sentinel_url
+
+    parts = parse_sentinel_url(redis_url)
+    # Counters on the master only: a lagging replica would let a burst through.
+    options: dict[str, Any] = {"db": parts["db"], "use_replicas": False}
+    if parts["password"]:
+        options["password"] = parts["password"]
+    return options
 
 
 def _configure_engine(app: Flask) -> None:
@@ -137,3 +162,6 @@ def _configure_engine(app: Flask) -> None:
         os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
 
     install_session_hooks(db.session.session_factory.class_, enqueue_outbox)
+    from supervise import readonly
+
+    readonly.install(app)  # DATABASE_READ_URL: the replica that reports read

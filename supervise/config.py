@@ -68,6 +68,12 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             "SUPERVISE_ENCRYPTION_KEY", "encryption_key", lambda: Fernet.generate_key().decode()
         ),
         "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL") or f"sqlite:///{directory / 'supervise.db'}",
+        # pre_ping: a pooled connection that died with a database restart is replaced before use,
+        # not handed to a request (which would answer one 500 per idle process). recycle: under
+        # the idle timeouts of firewalls and PgBouncer.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "pool_recycle": 1800},
+        # A read replica for reports and statistics (supervise/readonly.py); unset: the primary.
+        "DATABASE_READ_URL": env.get("DATABASE_READ_URL", ""),
         "REDIS_URL": env.get("REDIS_URL") or embedded_redis_url(directory),
         "REDIS_EMBEDDED": not env.get("REDIS_URL"),
         "BASE_URL": env.get("SUPERVISE_BASE_URL", "http://127.0.0.1:8000"),
@@ -84,7 +90,13 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "PAGE_SIZE": 50,
         "PASSWORD_HASH_METHOD": "scrypt",
         # Abuse limits (Flask-Limiter syntax); failures are wrong access codes / unknown numbers.
-        "SUBMIT_RATE_LIMIT": "20/hour;60/day",
+        # Submissions per IP (supervise/intake/limits.py; admins override them in 限流设置): the
+        # API's; the web forms', above which a submission must answer a question; the forms' hard
+        # ceiling; known addresses with their own limit ("CIDR=limit", separated by spaces).
+        "SUBMIT_RATE_LIMIT": env.get("SUBMIT_RATE_LIMIT", "20/hour;60/day"),
+        "FORM_SUBMIT_RATE_LIMIT": env.get("FORM_SUBMIT_RATE_LIMIT", "20/hour;60/day"),
+        "FORM_SUBMIT_CEILING": env.get("FORM_SUBMIT_CEILING", "200/hour;600/day"),
+        "SUBMIT_ALLOWLIST": env.get("SUBMIT_ALLOWLIST", ""),
         "TRACK_RATE_LIMIT": "120/hour",
         "TRACK_FAILURE_LIMIT": "10/hour",
         "RATELIMIT_SWALLOW_ERRORS": True,  # Redis away must not turn a complaint into a 500
@@ -183,6 +195,18 @@ def validate_config(config: dict[str, Any]) -> None:
         missing.append(f"LOG_FORMAT must be json or text, not {config['LOG_FORMAT']!r}")
     if not isinstance(logging.getLevelName(str(config.get("LOG_LEVEL") or "INFO").upper()), int):
         missing.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {config['LOG_LEVEL']!r}")
+    from supervise.intake.limits import parse_allowlist, parse_limit
+
+    for key, parser in (
+        ("SUBMIT_RATE_LIMIT", parse_limit),
+        ("FORM_SUBMIT_RATE_LIMIT", parse_limit),
+        ("FORM_SUBMIT_CEILING", parse_limit),
+        ("SUBMIT_ALLOWLIST", parse_allowlist),
+    ):
+        try:
+            parser(str(config.get(key) or ""))
+        except ValueError as exc:
+            missing.append(f"{key} is not a limit like 20/hour;60/day (or CIDR=limit entries): {exc}")
     production = config["SUPERVISE_ENV"] == "production"
     if config["SUPERVISE_ENV"] not in ("development", "production"):
         # A typo ("prod") must not quietly run a server on generated development secrets.
@@ -285,7 +309,11 @@ def _weak_secret_problems(config: dict[str, Any]) -> list[str]:
     for name, key in (("SMTP_PASSWORD", "SMTP_PASSWORD"), ("S3_SECRET_ACCESS_KEY", "S3_SECRET_ACCESS_KEY")):
         if is_placeholder(str(config.get(key) or "")):
             problems.append(f"{name} is a placeholder (like .env.example's CHANGE-ME)")
-    for name, key in (("DATABASE_URL", "SQLALCHEMY_DATABASE_URI"), ("REDIS_URL", "REDIS_URL")):
+    for name, key in (
+        ("DATABASE_URL", "SQLALCHEMY_DATABASE_URI"),
+        ("DATABASE_READ_URL", "DATABASE_READ_URL"),
+        ("REDIS_URL", "REDIS_URL"),
+    ):
         password = _url_password(str(config.get(key) or ""))
         if password and is_placeholder(password):
             problems.append(f"{name} has a placeholder password (like .env.example's CHANGE-ME)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -228,3 +229,34 @@ def submit(client, demo):
         return response.get_json()
 
     return _submit
+
+
+# -- the browser: one Chromium for the whole run (tests/browser, and fault tests that look at a page);
+# defined here, not in tests/browser/conftest.py, so every directory shares the one instance (a
+# second sync Playwright in the same thread cannot start).
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# The flags this sandboxed machine needs: no sandbox as root, no background network chatter.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the browser tests: .ci/run installs Debian's chromium")
+        pytest.skip("no chromium on this machine (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()

@@ -17,6 +17,7 @@ from supervise.errors import Forbidden, InvalidInput, NotFound
 from supervise.extensions import db
 from supervise.notify.outbox import queue_message
 from supervise.orgs.models import Org
+from supervise.readonly import reading
 from supervise.reports.models import PeriodicRun, WeeklyReport
 from supervise.reports.weekly import Week, compute, view_for
 from supervise.staff.models import Role, User
@@ -60,7 +61,8 @@ def build(
     ctx = make_context(now)
     if week.end > ctx.now:
         raise InvalidInput(f"{week.label} 尚未结束，不能生成通报", {"week": ["该周尚未结束"]})
-    data = compute(db.session, ctx.clocks, week, thresholds(), ctx.now)
+    with reading() as session:  # the heavy counting may run on the replica: a week is long over
+        data = compute(session, ctx.clocks, week, thresholds(), ctx.now)
     previous = latest(week)
     report = WeeklyReport(
         week=week.label,
@@ -172,13 +174,18 @@ def scope_org_id(actor: Actor, requested: str | None) -> int:
 
 
 def stored(week: Week, version: int | None = None) -> WeeklyReport:
-    """A week's stored report: that version, or the latest; 404 when there is none."""
-    if version is None:
-        report = latest(week)
-    else:
-        report = db.session.scalar(
-            select(WeeklyReport).where(WeeklyReport.week == week.label, WeeklyReport.version == version)
-        )
+    """A week's stored report: that version, or the latest; 404 when there is none.
+
+    Read on the replica when there is one (supervise/readonly.py): right after a rebuild it may
+    show the previous version for as long as the replica lags."""
+    query = select(WeeklyReport).where(WeeklyReport.week == week.label)
+    query = (
+        query.order_by(WeeklyReport.version.desc()).limit(1)
+        if version is None
+        else query.where(WeeklyReport.version == version)
+    )
+    with reading() as session:
+        report = session.scalar(query)
     if report is None:
         raise NotFound(f"{week.label} 的通报{'没有该版本' if version is not None else '尚未生成'}")
     return report

@@ -1,39 +1,11 @@
-"""A live server in a thread and Debian's Chromium driven by Playwright (no browser download)."""
+"""A live server in a thread and a phone-sized page; the Chromium itself is tests/conftest.py's `browser`."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 
 import pytest
 from werkzeug.serving import make_server
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-# The flags this sandboxed machine needs: no sandbox as root, no background network chatter.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the browser tests: .ci/run installs Debian's chromium")
-        pytest.skip("no chromium on this machine (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
