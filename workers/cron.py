@@ -7,9 +7,11 @@ from rq import cron
 
 from workers.jobs import build_weekly_reports, drain_outbox, sweep_deadlines, sweep_uploads
 
-# Every minute: a job whose worker died is dead to the drain at once on the same host (its pid is
-# gone), else WORKER_SILENT (60 s) after its last heartbeat (supervise/notify/dispatch.py).
-cron.register(drain_outbox, "default", interval=60)
+# Every 15 s, on the queue workers take first: a job whose worker died is dead to the drain at once
+# on the same host (its pid is gone), else WORKER_SILENT (45 s) after its last heartbeat
+# (supervise/notify/dispatch.py), so its rows are back in a queue within a minute either way, even
+# while a flood of notifications fills `default`.
+cron.register(drain_outbox, "sweeps", interval=15)
 # The sweep catches up by itself (it handles every clock due by now), so a missed run loses nothing.
 cron.register(sweep_deadlines, "sweeps", interval=300)
 # Mondays 08:00 Asia/Shanghai (`supervise cron` runs in that zone), for the week before. The

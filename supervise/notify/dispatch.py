@@ -31,8 +31,9 @@ from supervise.queueing import DELIVERY_RETRY
 log = logging.getLogger(__name__)
 
 DELIVERY_QUEUE = "default"
-# A forking RQ worker heartbeats every job_monitoring_interval (30 s) while a job runs.
-WORKER_SILENT = timedelta(seconds=60)
+# A forking RQ worker heartbeats every job_monitoring_interval (30 s) while a job runs: 45 s is one
+# beat missed by half an interval. Calling a live worker dead costs nothing (rows are claimed).
+WORKER_SILENT = timedelta(seconds=45)
 
 
 def batch_job_id(ids: list[int]) -> str:

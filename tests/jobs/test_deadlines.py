@@ -555,7 +555,7 @@ def test_sweep_job_runs_on_a_real_worker_and_is_registered_with_cron(app, demo):
     scheduler.load_config_from_file("workers.cron")
     registered = {(j.func_name, j.queue_name, j.interval) for j in scheduler.get_jobs()}
     assert ("workers.jobs.sweep_deadlines", "sweeps", 300) in registered
-    assert ("workers.jobs.drain_outbox", "default", 60) in registered
+    assert ("workers.jobs.drain_outbox", "sweeps", 15) in registered
 
 
 def test_sweep_command_prints_what_it_did(app, demo):

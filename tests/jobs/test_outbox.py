@@ -92,7 +92,7 @@ def test_cron_registers_the_outbox_drain():
     importlib.reload(workers.cron)
     names = {(d["func"].__name__, d["interval"]) for d in cron._job_data_registry}
     cron._job_data_registry.clear()
-    assert ("drain_outbox", 60) in names
+    assert ("drain_outbox", 15) in names
 
 
 def test_no_personal_data_in_job_arguments(app, submit):
