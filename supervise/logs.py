@@ -136,10 +136,10 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
-# RQ's INFO lines for every job (taken, completed, OK, result kept): at hundreds of outbox rows a
-# second they bury everything else. Failures are WARNING and above, and each outcome is recorded on
-# its outbox row; LOG_LEVEL=DEBUG shows them again.
-RQ_JOB_LINES = ("Worker %s: %s: %s", "Successfully completed ", "Worker %s: job %s result ")
+# RQ's INFO lines for every job (taken, completed, OK, result kept) and every cron tick (the outbox
+# drain every 15 s): at hundreds of outbox rows a second they bury everything else. Failures are
+# WARNING and above, and each outcome is recorded on its outbox row; LOG_LEVEL=DEBUG shows them.
+RQ_JOB_LINES = ("Worker %s: %s: %s", "Successfully completed ", "Worker %s: job %s result ", "Enqueued job ")
 
 
 class RqJobLines(logging.Filter):
@@ -149,7 +149,7 @@ class RqJobLines(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return self.show or not (
-            record.name == "rq.worker"
+            record.name in ("rq.worker", "rq.cron")
             and record.levelno == logging.INFO
             and isinstance(record.msg, str)
             and record.msg.startswith(RQ_JOB_LINES)

@@ -135,4 +135,8 @@ def test_rq_job_lines_are_dropped_but_not_the_workers_own_news():
     assert not quiet.filter(record("Successfully completed %s job in %ss on worker %s", "d", 0.1, "w"))
     assert not quiet.filter(record("Worker %s: job %s result is kept for %s seconds", "w", "outbox-1", 500))
     assert quiet.filter(record("Worker %s: started with PID %d, version %s", "w", 1, "2"))
+    tick = logging.LogRecord(
+        "rq.cron", logging.INFO, __file__, 1, "Enqueued job drain_outbox to queue sweeps", (), None
+    )
+    assert not quiet.filter(tick)
     assert quiet.filter(record("Worker %s: %s: %s", "w", "default", "boom", level=logging.WARNING))
