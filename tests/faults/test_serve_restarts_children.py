@@ -14,7 +14,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -23,21 +22,9 @@ import pytest
 
 from tests.conftest import VALID_SUBMISSION
 from tests.faults.conftest import free_port
+from tests.test_serve import wait_for
 
 CLI = [sys.executable, "-m", "supervise.cli"]
-
-
-def wait_for(predicate, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            result = predicate()
-            if result:
-                return result
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
 
 
 def child(serve: subprocess.Popen, command: str) -> psutil.Process | None:
