@@ -357,26 +357,14 @@ SWEEP_MIN_AGE_SECONDS = 24 * 3600  # never younger: a request in flight has stor
 def sweep_uploads(now: datetime | None = None) -> dict[str, int] | None:
     """The daily job: remove temp files and photo files no row names, older than a day; once a
     day (claimed in `periodic_runs` like the weekly report). None when today's run was done."""
-    from sqlalchemy.exc import IntegrityError
-
     from supervise.cases.models import Attachment
     from supervise.cases.services import make_context, upload_store
-    from supervise.dbtypes import dialect_insert
     from supervise.extensions import db
-    from supervise.reports.models import PeriodicRun
+    from supervise.reports.models import claim_period
 
     now = now or make_context().now
     period = now.astimezone(ZoneInfo(DISPLAY_TZ)).date().isoformat()
-    try:
-        claimed = db.session.execute(
-            dialect_insert(db.session, PeriodicRun)
-            .values(job=SWEEP_JOB, period=period)
-            .on_conflict_do_nothing()
-            .returning(PeriodicRun.period)
-        ).scalar()
-    except IntegrityError:
-        claimed = None
-    if claimed is None:
+    if not claim_period(db.session, SWEEP_JOB, period):
         db.session.rollback()
         return None
     store = upload_store()

@@ -42,3 +42,16 @@ class PeriodicRun(db.Model):
     job: Mapped[str] = mapped_column(String(64), primary_key=True)
     period: Mapped[str] = mapped_column(String(32), primary_key=True)
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def claim_period(session, job: str, period: str) -> bool:
+    """Insert (job, period) unless a run has claimed it: True for the one caller that may work."""
+    from supervise.dbtypes import dialect_insert
+
+    inserted = session.execute(
+        dialect_insert(session, PeriodicRun)
+        .values(job=job, period=period)
+        .on_conflict_do_nothing()
+        .returning(PeriodicRun.period)
+    ).scalar()
+    return inserted is not None

@@ -12,13 +12,12 @@ from sqlalchemy.exc import IntegrityError
 from supervise.cases.models import Case
 from supervise.cases.services import make_context
 from supervise.cases.workflow import Actor
-from supervise.dbtypes import dialect_insert
 from supervise.errors import Forbidden, InvalidInput, NotFound
 from supervise.extensions import db
 from supervise.notify.outbox import queue_message
 from supervise.orgs.models import Org
 from supervise.readonly import reading
-from supervise.reports.models import PeriodicRun, WeeklyReport
+from supervise.reports.models import WeeklyReport, claim_period
 from supervise.reports.weekly import Week, compute, view_for
 from supervise.staff.models import Role, User
 
@@ -121,16 +120,6 @@ def get_or_build(week: Week, now: datetime | None = None) -> WeeklyReport:
     return latest(week) or build(week, now=now)
 
 
-def _claim(period: str) -> bool:
-    inserted = db.session.execute(
-        dialect_insert(db.session, PeriodicRun)
-        .values(job=JOB, period=period)
-        .on_conflict_do_nothing()
-        .returning(PeriodicRun.period)
-    ).scalar()
-    return inserted is not None
-
-
 def run_weekly(now: datetime | None = None) -> list[str]:
     """The Monday job: build every recent week that has ended and has no report yet, once.
 
@@ -148,7 +137,7 @@ def run_weekly(now: datetime | None = None) -> list[str]:
         if latest(week) is not None:
             continue
         try:
-            if not _claim(week.label):
+            if not claim_period(db.session, JOB, week.label):
                 db.session.rollback()
                 continue
             build(week, now=now)  # commits the claim with the report
