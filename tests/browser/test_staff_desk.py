@@ -29,6 +29,9 @@ def sign_in(context, live_server: str, username: str):
     page.fill("#password", "demo-password")
     page.click("button[type=submit]")
     page.wait_for_selector(".tabs")
+    # .tabs is in the DOM before the stylesheets and queue.js have run: a box measured then is
+    # unstyled (CI saw the filter button a line below the search box under load).
+    page.wait_for_load_state("load")
     page.errors = errors
     return page
 
