@@ -141,9 +141,10 @@ def _limiter_storage_options(redis_url: str) -> dict[str, Any]:
 
 
 def _configure_engine(app: Flask) -> None:
-    """Per-backend connection settings, and outbox enqueue after each commit."""
+    """Per-backend connection settings; outbox enqueue and the reference-data stamp after each commit."""
     from sqlalchemy import event
 
+    from supervise import refdata
     from supervise.notify.outbox import install_session_hooks
     from supervise.queueing import enqueue_outbox
 
@@ -162,6 +163,7 @@ def _configure_engine(app: Flask) -> None:
         os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
 
     install_session_hooks(db.session.session_factory.class_, enqueue_outbox)
+    refdata.install_session_hooks(db.session.session_factory.class_)
     from supervise import readonly
 
     readonly.install(app)  # DATABASE_READ_URL: the replica that reports read

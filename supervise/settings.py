@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from supervise import refdata
 from supervise.extensions import db
 from supervise.i18n import N_
 
@@ -49,14 +50,17 @@ class Setting(db.Model):
     value: Mapped[str] = mapped_column(String(200))
 
 
+def stored() -> dict[str, str]:
+    """Every stored setting (key → value), from this process's copy of the table (supervise/refdata.py)."""
+    rows = db.select(Setting.key, Setting.value)
+    return refdata.cached("settings", lambda: dict(db.session.execute(rows).all()))
+
+
 def get_int(key: str, default: int) -> int:
     """The setting as an integer, or `default` when it is unset or not a number."""
-    row = db.session.get(Setting, key)
-    if row is None:
-        return default
     try:
-        return int(row.value)
-    except ValueError:
+        return int(stored()[key])
+    except (KeyError, ValueError):
         return default
 
 
@@ -71,10 +75,7 @@ def set_value(key: str, value: Any) -> None:
 
 def deadline_settings(config: Mapping[str, Any]) -> dict[str, int]:
     """Every key of DEADLINE_SETTINGS: the table's values over `config`'s."""
-    rows = {
-        row.key: row.value
-        for row in db.session.scalars(db.select(Setting).where(Setting.key.in_(DEADLINE_SETTINGS)))
-    }
+    rows = stored()
     out = {}
     for key in DEADLINE_SETTINGS:
         try:
@@ -86,6 +87,5 @@ def deadline_settings(config: Mapping[str, Any]) -> dict[str, int]:
 
 def text_settings(keys: Iterable[str], config: Mapping[str, Any]) -> dict[str, str]:
     """Each of `keys` as text: the table's value over `config`'s."""
-    keys = list(keys)
-    rows = {row.key: row.value for row in db.session.scalars(db.select(Setting).where(Setting.key.in_(keys)))}
+    rows = stored()
     return {key: rows[key] if key in rows else str(config.get(key) or "") for key in keys}

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from supervise import refdata
 from supervise.deadlines.models import CalendarDay, CalendarYear
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -160,29 +161,16 @@ class WorkingCalendar:
 
 # -- the calendar in the database -----------------------------------------------------------
 
-_cache: dict[str, object] = {}
-_cache_lock = threading.Lock()
-
-
-def _fingerprint(session: Session) -> tuple:
-    # One cheap query tells whether another process changed the calendar since we built ours.
-    days = session.execute(select(func.count(), func.max(CalendarDay.day))).one()
-    years = session.execute(select(func.count(), func.max(CalendarYear.loaded_at))).one()
-    return (*days, *years)
-
 
 def get_calendar(session: Session) -> WorkingCalendar:
-    """The working calendar as the database has it now, rebuilt only when it changed."""
-    fingerprint = _fingerprint(session)
-    with _cache_lock:
-        if _cache.get("fingerprint") == fingerprint:
-            return _cache["calendar"]  # type: ignore[return-value]
-    exceptions = {row.day: row.kind for row in session.scalars(select(CalendarDay))}
-    years = session.scalars(select(CalendarYear.year)).all()
-    calendar = WorkingCalendar(exceptions, years)
-    with _cache_lock:
-        _cache.update(fingerprint=fingerprint, calendar=calendar)
-    return calendar
+    """The working calendar as the database has it, built once per process and rebuilt when the
+    calendar tables change (supervise/refdata.py)."""
+
+    def load() -> WorkingCalendar:
+        exceptions = {row.day: row.kind for row in session.scalars(select(CalendarDay))}
+        return WorkingCalendar(exceptions, session.scalars(select(CalendarYear.year)).all())
+
+    return refdata.cached("calendar", load)
 
 
 def load_year(session: Session, year: int, days: dict[date, tuple[str, str]], source: str) -> None:

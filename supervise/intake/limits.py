@@ -7,7 +7,7 @@ hall's Wi-Fi, a carrier NAT), so above the forms' limit a submission is not refu
 answer a simple question rendered in the form (no JavaScript, no third party), and only the
 forms' ceiling (FORM_SUBMIT_CEILING) answers 429. Known addresses (SUBMIT_ALLOWLIST, CIDRs) get
 their own limit in both buckets. The limits come from the settings table over the config
-(系统管理 → 期限设置 → 限流设置), cached per process: see `current_limits`.
+(系统管理 → 期限设置 → 限流设置), kept per process: see `current_limits`.
 
 Lookups are limited per IP (Flask-Limiter). Failed lookups (a wrong access code or
 an unknown tracking number: the same 404 either way) spend failure budgets (supervise/throttle.py),
@@ -22,7 +22,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import secrets
-import time
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from limits import RateLimitItem, parse_many
 from limits.errors import StorageError
 from redis.exceptions import RedisError
 
+from supervise import refdata
 from supervise.errors import NotFound, TooManyAttempts
 from supervise.extensions import limiter
 from supervise.i18n import N_
@@ -155,40 +155,12 @@ def _parse(values: Mapping[str, str], fallback: Mapping[str, Any]) -> SubmitLimi
     )
 
 
-_CACHE = "supervise.submit_limits"
-VERSION_KEY = "supervise:settings:limits-version"
-# A backstop only: a process sees an admin's change at its next submission through the version
-# stamp; this bounds how long it may miss one whose stamp could not be bumped (Redis away).
-STALE_AFTER_SECONDS = 300
-
-
 def current_limits() -> SubmitLimits:
-    """The submission limits, read from the database only when they changed.
-
-    Cached per process (in app.extensions): each submission reads one small version stamp from
-    Redis (the Redis its counters use anyway) and reloads the settings when the stamp differs from
-    the cached one, which the admin page bumps after saving; so a change takes effect at once in
-    every web process, without a database query per request. Without Redis the cache lives
-    STALE_AFTER_SECONDS."""
-    state = current_app.extensions.setdefault(_CACHE, {})
-    try:
-        version = redis_connection().get(VERSION_KEY)
-    except RedisError:
-        version = state.get("version")
-    fresh = time.monotonic() - state.get("at", -STALE_AFTER_SECONDS) < STALE_AFTER_SECONDS
-    if "limits" not in state or state["version"] != version or not fresh:
-        values = text_settings(LIMIT_SETTINGS, current_app.config)
-        state.update(limits=_parse(values, current_app.config), version=version, at=time.monotonic())
-    return state["limits"]
-
-
-def limits_changed() -> None:
-    """Bump the version stamp (after the settings were committed): every process reloads."""
-    try:
-        redis_connection().incr(VERSION_KEY)
-    except RedisError:
-        log.warning("submission limits saved; other processes see them within %d s", STALE_AFTER_SECONDS)
-    current_app.extensions.pop(_CACHE, None)
+    """The submission limits, parsed once per process and again when the settings change
+    (supervise/refdata.py: the admin page's commit bumps the stamp every process reads)."""
+    return refdata.cached(
+        "submit_limits", lambda: _parse(text_settings(LIMIT_SETTINGS, current_app.config), current_app.config)
+    )
 
 
 TOO_MANY_SUBMISSIONS = N_("从您所在网络提交的反映过多，请稍后再试")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from supervise import refdata
 from supervise.orgs.models import BODY_KINDS, Org, OrgKind
 from supervise.staff.models import Role, User, UserRole
 
@@ -26,6 +27,7 @@ class OrgNode:
     supervising_body_id: int | None
     active: bool
     name: str
+    code: str
 
     @property
     def is_body(self) -> bool:
@@ -44,13 +46,16 @@ class OrgTree:
             if n.kind == OrgKind.DISCIPLINE_OFFICE and n.active and n.parent_id is not None:
                 self._offices.setdefault(n.parent_id, n.id)
         self.root_id = min((n.id for n in nodes if n.parent_id is None), default=None)
+        self.by_code = {n.code: n for n in nodes}
 
     @classmethod
     def load(cls, session: Session) -> OrgTree:
         nodes = [
             OrgNode(*row)
             for row in session.execute(
-                select(Org.id, Org.parent_id, Org.kind, Org.supervising_body_id, Org.active, Org.name)
+                select(
+                    Org.id, Org.parent_id, Org.kind, Org.supervising_body_id, Org.active, Org.name, Org.code
+                )
             )
         ]
         staffed: dict[int, set[str]] = defaultdict(set)
@@ -59,6 +64,12 @@ class OrgTree:
         ):
             staffed[org_id].add(role)
         return cls(nodes, staffed)
+
+    @classmethod
+    def cached(cls, session: Session) -> OrgTree:
+        """This process's copy, reloaded when orgs or staff change (supervise/refdata.py): a
+        submission routes without reading the tree. Read-only: every thread shares it."""
+        return refdata.cached("org_tree", lambda: cls.load(session))
 
     def is_body(self, org_id: int) -> bool:
         return self.nodes[org_id].is_body

@@ -8,11 +8,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, insert, select
 
+from supervise import refdata
 from supervise.cases.models import Case
 from supervise.extensions import db
-from supervise.intake.limits import VERSION_KEY, current_limits, parse_allowlist, parse_limit
+from supervise.intake.limits import current_limits, parse_allowlist, parse_limit
 from supervise.queueing import redis_connection
 from supervise.settings import Setting, set_value
 from tests.web.test_admin import changes, login
@@ -192,13 +193,25 @@ def test_limits_are_cached_and_reloaded_when_the_version_stamp_moves(app, client
         event.remove(db.engine, "before_cursor_execute", record)
     assert not [s for s in statements if "FROM settings" in s]
 
-    # Another web process saves (the row committed, the stamp bumped, this cache untouched).
-    set_value("FORM_SUBMIT_RATE_LIMIT", "1/hour")
-    db.session.commit()
+    # Another web process saves: the row is committed there, not through this process's sessions
+    # (whose commits bump the stamp themselves), then that process bumps the stamp.
+    with db.engine.begin() as conn:
+        conn.execute(insert(Setting).values(key="FORM_SUBMIT_RATE_LIMIT", value="1/hour"))
     with app.test_request_context():
         assert current_limits().form[0].amount == 20  # cached: the stamp did not move
-        redis_connection().incr(VERSION_KEY)
+        redis_connection().incr(refdata.VERSION_KEY)
+    with app.test_request_context():  # the stamp is read once a request: the next one sees it
         assert current_limits().form[0].amount == 1
+
+
+def test_a_settings_commit_in_this_process_is_seen_at_once(app, demo):
+    with app.test_request_context():
+        assert current_limits().form[0].amount == 20
+        before = redis_connection().get(refdata.VERSION_KEY)
+        set_value("FORM_SUBMIT_RATE_LIMIT", "2/hour")
+        db.session.commit()
+        assert current_limits().form[0].amount == 2
+        assert redis_connection().get(refdata.VERSION_KEY) != before  # and the other processes are told
 
 
 def test_limits_come_from_the_environment_and_a_bad_one_stops_start_up(monkeypatch, tmp_path):

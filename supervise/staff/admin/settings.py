@@ -9,7 +9,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from supervise.intake.limits import limits_changed, parse_allowlist, parse_limit
+from supervise.intake.limits import parse_allowlist, parse_limit
 from supervise.settings import (
     DEADLINE_SETTINGS,
     LIMIT_SETTINGS,
@@ -117,8 +117,7 @@ def limit_settings() -> ResponseReturnValue:
         for key, (_old, new) in changes.items():
             set_value(key, new)
         commit_change("settings.update", changes=changes)
-        limits_changed()  # after the commit: every process reloads at its next submission
-        flash(_("限流设置已保存，立即生效"))
+        flash(_("限流设置已保存，立即生效"))  # the commit bumped the reference-data stamp
     else:
         flash(_("设置没有变化"))
     return redirect(url_for("admin.settings") + "#limits")
