@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 from limits import RateLimitItem, parse
-from limits.storage import storage_from_string
+from limits.storage import RedisStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from redis.exceptions import RedisError
 
@@ -86,6 +86,43 @@ def _strategy() -> FixedWindowRateLimiter:
     return strategy
 
 
+# Every window of a limit counted (or looked at) in one Redis round trip; the same keys and
+# fixed-window rules as the limits library's (INCRBY, EXPIRE on the first hit of a window), so its
+# tools still read them. KEYS: a counter per window; ARGV: each window's expiry and amount, then
+# 1 to count or 0 to look. Returns the seconds until the spent windows reset, or -1.
+_COUNT_WINDOWS = """
+local hit = ARGV[#ARGV] == "1"
+local wait = -1
+for i, key in ipairs(KEYS) do
+  local expiry, amount = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  local current
+  if hit then
+    current = redis.call("incrby", key, 1)
+    if current == 1 then redis.call("expire", key, expiry) end
+  else
+    current = tonumber(redis.call("get", key) or "0") + 1
+  end
+  if current > amount then
+    local ttl = redis.call("ttl", key)
+    if ttl < 1 then ttl = expiry end
+    if ttl > wait then wait = ttl end
+  end
+end
+return wait
+"""
+
+
+def _windows_script(strategy: FixedWindowRateLimiter):
+    """The script above on the strategy's Redis, or None on a storage that is not Redis (memory://)."""
+    storage = strategy.storage
+    if not isinstance(storage, RedisStorage):
+        return None
+    script = getattr(strategy, "_supervise_windows_script", None)
+    if script is None:
+        script = strategy._supervise_windows_script = storage.get_connection().register_script(_COUNT_WINDOWS)
+    return script
+
+
 def count_windows(scope: str, who: str, items: Sequence[RateLimitItem], *, hit: bool = True) -> int | None:
     """Count one request from `who` in each window of `items`, or with `hit=False` only look
     whether one more would fit. Returns the seconds until the spent window resets, None while
@@ -94,6 +131,13 @@ def count_windows(scope: str, who: str, items: Sequence[RateLimitItem], *, hit: 
     if not items or not current_app.config.get("RATELIMIT_ENABLED", True):
         return None
     strategy = _strategy()
+    script = _windows_script(strategy)
+    if script is not None:
+        storage = strategy.storage
+        keys = [storage.prefixed_key(item.key_for(scope, who)) for item in items]
+        args = [n for item in items for n in (item.get_expiry(), item.amount)]
+        wait = int(script(keys=keys, args=[*args, int(hit)], client=storage.get_connection()))
+        return max(1, wait) if wait >= 0 else None
     waits = []
     for item in items:
         room = strategy.hit(item, scope, who) if hit else strategy.test(item, scope, who)
