@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from supervise import refdata
 from supervise.cases import workflow
 from supervise.cases.identity import (
     IdentityBox,
@@ -24,6 +25,7 @@ from supervise.cases.identity import (
     new_access_code,
     new_tracking_no,
 )
+from supervise.cases.inserts import NewCase, attach_written, write_new_case
 from supervise.cases.labels import ACTION_LABELS, ACTOR_LABELS
 from supervise.cases.models import Attachment, Case, CaseDraft, Category, Event
 from supervise.cases.search import index_text
@@ -42,10 +44,10 @@ from supervise.intake.files import signed_url
 from supervise.intake.models import Point
 from supervise.intake.storage import UploadStore
 from supervise.intake.uploads import StoredImage, keep_with_transaction, store_photos
-from supervise.notify.outbox import queue_message
+from supervise.notify.outbox import OutboxMessage, enqueue_after_commit, queue_message
 from supervise.orgs.models import UNIT_KINDS, Org
 from supervise.orgs.routing import OrgTree
-from supervise.orgs.services import get_org_by_code, root_org
+from supervise.orgs.services import get_org_by_code
 from supervise.staff import audit
 from supervise.staff.models import Role, User
 
@@ -88,26 +90,45 @@ def commit() -> None:
 # -- intake ------------------------------------------------------------------------------------
 
 
-def _subject_unit(session: Session, point: Point | None, code: str | None) -> Org:
+@dataclass(frozen=True)
+class IntakeRef:
+    """What a submission needs to know of a category or a point: ids, no ORM object."""
+
+    id: int
+    active: bool
+    org_id: int | None = None  # a point's org
+
+
+def _intake_refs() -> tuple[dict[str, IntakeRef], dict[str, IntakeRef]]:
+    """Categories by code and points by token, from this process's copy (supervise/refdata.py)."""
+
+    def load() -> tuple[dict[str, IntakeRef], dict[str, IntakeRef]]:
+        session = db.session
+        categories = {
+            c: IntakeRef(i, a)
+            for i, c, a in session.execute(select(Category.id, Category.code, Category.active))
+        }
+        points = {
+            t: IntakeRef(i, a, o)
+            for i, t, a, o in session.execute(select(Point.id, Point.token, Point.active, Point.org_id))
+        }
+        return categories, points
+
+    return refdata.cached("intake_refs", load)
+
+
+def _subject_unit(tree: OrgTree, point: IntakeRef | None, code: str | None) -> int:
     """被反映单位: the point's org, the unit chosen on /report, or (unknown) the top commission."""
     if point is not None:
-        return point.org
+        return point.org_id
     if code:
-        org = get_org_by_code(session, code)
-        if org is None or not org.active:
+        node = tree.by_code.get(code)
+        if node is None or not node.active:
             raise InvalidInput(N_("找不到该单位"), {"subject_unit": [N_("找不到该单位，请重新选择")]})
-        return org
-    org = root_org(session)
-    if org is None:
+        return node.id
+    if tree.root_id is None:
         raise RuntimeError("no organisation configured: run `supervise demo` or create one")
-    return org
-
-
-def route(session: Session, subject: Org, about_leadership: bool) -> Org:
-    """The discipline body that receives a complaint about `subject` (DESIGN.md §2a): never the
-    subject itself, always a body with someone to accept it."""
-    owner_id = OrgTree.load(session).owner_for(subject.id, about_leadership=about_leadership)
-    return session.get(Org, owner_id)
+    return tree.root_id
 
 
 REPLAY_WINDOW = timedelta(minutes=30)
@@ -171,14 +192,13 @@ def submit_case(
         existing = session.scalar(select(Case).where(Case.submit_key == digest))
         if existing is not None:
             return existing, _replayed_access_code(existing, key, now or utcnow())
-    category = session.scalar(
-        select(Category).where(Category.code == data["category"], Category.active.is_(True))
-    )
-    if category is None:
+    categories, points = _intake_refs()
+    category = categories.get(data["category"])
+    if category is None or not category.active:
         raise InvalidInput(N_("未知的问题类别"), {"category": [N_("未知的问题类别，请重新选择")]})
     point = None
     if data.get("point"):
-        point = session.scalar(select(Point).where(Point.token == data["point"]))
+        point = points.get(data["point"])
         if point is None or not point.active:
             raise InvalidInput(N_("该监督点不存在或已停用"), {"point": [N_("该监督点不存在或已停用")]})
 
@@ -188,8 +208,11 @@ def submit_case(
     images = store_photos(store, list(photos))
     keep_with_transaction(session, store, images)
     ctx = make_context(now)
-    subject_org = _subject_unit(session, point, data.get("subject_unit"))
-    org = route(session, subject_org, bool(data.get("about_org_head")))
+    # Routed on this process's copy of the tree (DESIGN.md §2a): never the subject itself, always
+    # a body with someone to accept it.
+    tree = OrgTree.cached(session)
+    subject_id = _subject_unit(tree, point, data.get("subject_unit"))
+    owner_id = tree.owner_for(subject_id, about_leadership=bool(data.get("about_org_head")))
     tracking_no = new_tracking_no()
     code = access_code_for_key(current_app.config["SECRET_KEY"], key) if key else new_access_code()
     box = identity_box()
@@ -198,11 +221,11 @@ def submit_case(
         tracking_no=tracking_no,
         access_code_hash=hash_access_code(current_app.config["SECRET_KEY"], tracking_no, code),
         status=Status.RECEIVED,
-        org=org,
-        owner=org,
-        subject_org=subject_org,
-        point=point,
-        category=category,
+        org_id=owner_id,
+        owner_org_id=owner_id,
+        subject_org_id=subject_id,
+        point_id=point.id if point else None,
+        category_id=category.id,
         subject=data["subject"].strip(),
         content=data["content"].strip(),
         occurred_on=data.get("occurred_at"),
@@ -216,13 +239,13 @@ def submit_case(
         reporter_phone_enc=box.seal(data.get("phone")),
         received_at=ctx.now,
     )
-    session.add(case)
     # 15 working days to answer, 5 for this org to take it on, and a real-name reporter is told
     # of the acceptance within 15 (DESIGN.md §4).
-    for kind in (ClockKind.RESPONSE, ClockKind.STAGE, *([ClockKind.ACK] if real_name else [])):
-        tracking.start_clock(session, ctx.clocks, case, kind, ctx.now)
+    clocks = [
+        tracking.new_clock(ctx.clocks, case, kind, ctx.now)
+        for kind in (ClockKind.RESPONSE, ClockKind.STAGE, *([ClockKind.ACK] if real_name else []))
+    ]
     received = Event(
-        case=case,
         at=ctx.now,
         action=Action.SUBMIT.value,
         actor_kind=workflow.CITIZEN,
@@ -230,17 +253,21 @@ def submit_case(
         public=True,
         note="诉求已提交",
     )
-    session.add(received)
-    _attach(case, received, images)
-    queue_message(
-        session,
-        kind="case_received",
-        channel="inapp",
-        case=case,
-        payload={"org_id": org.id, "role": Role.INTAKE.value},
-    )
+    notices = [
+        OutboxMessage(
+            kind="case_received", channel="inapp", payload={"org_id": owner_id, "role": Role.INTAKE.value}
+        )
+    ]
+    if images:  # the job thumbnails every attachment of the case that lacks one
+        notices.append(OutboxMessage(kind="make_thumbnails", channel="thumbnail", payload={}))
+    photos_rows = [
+        Attachment(sha256=i.sha256, content_type=i.content_type, size=i.size, width=i.width, height=i.height)
+        for i in images
+    ]
     try:
-        session.commit()
+        written = write_new_case(session, NewCase(case, received, clocks, photos_rows, notices))
+        enqueue_after_commit(session, written.outbox_ids)
+        _commit_keeping_state(session)
     except IntegrityError:
         # Two copies of one form raced past the idempotency lookup (the loser returns the winner),
         # or, once in a very long while, two random tracking numbers met: a new one is drawn.
@@ -248,7 +275,18 @@ def submit_case(
         if _attempt < 3:
             return submit_case(data, photos, now, _attempt=_attempt + 1)
         raise
-    return case, code
+    return attach_written(session, case, written.case_id), code
+
+
+def _commit_keeping_state(session) -> None:
+    """Commit without expiring what the session holds: the caller answers from the case it has
+    just written, and reading it back would cost a query for values it already has."""
+    real = session()  # the request's Session behind the scoped one
+    before, real.expire_on_commit = real.expire_on_commit, False
+    try:
+        real.commit()
+    finally:
+        real.expire_on_commit = before
 
 
 def subject_units() -> list[Org]:

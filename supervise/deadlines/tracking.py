@@ -61,6 +61,36 @@ def running_clocks(session: Session, case, kinds: Iterable[ClockKind] | None = N
     return [c for c in found if c.met_at is None and (wanted is None or c.kind in wanted)]
 
 
+def new_clock(
+    clocks: Clocks,
+    case,
+    kind: ClockKind,
+    now: datetime,
+    *,
+    start_day: date | None = None,
+    days: int | None = None,
+) -> CaseClock:
+    """A clock for `case` from `now` (or from `start_day`, for an extension), mirrored on the case
+    but not tied to it or to a session: `start_clock` adds it; a submission writes it in one
+    statement with its case (supervise/cases/inserts.py)."""
+    start_day = start_day or local_date(now)
+    days = days if days is not None else clocks.policy.days_for(kind)
+    clock = CaseClock(
+        kind=kind.value,
+        # The id, not `case.org`: loading a relationship mid-action would flush the case early
+        # and bump its version twice. A new case may have only the relationship set yet.
+        org_id=case.org_id if case.org_id is not None else case.org.id,
+        started_at=now,
+        start_day=start_day,
+        days=days,
+    )
+    _apply_schedule(clock, clocks.schedule(kind, start_day, days))
+    _mirror_on_case(case, clock)
+    if kind in RESPONSE_KINDS:
+        case.due_soon = case.overdue = False
+    return clock
+
+
 def start_clock(
     session: Session,
     clocks: Clocks,
@@ -72,23 +102,9 @@ def start_clock(
     days: int | None = None,
 ) -> CaseClock:
     """Start a clock on `case` from `now` (or from `start_day`, for an extension)."""
-    start_day = start_day or local_date(now)
-    days = days if days is not None else clocks.policy.days_for(kind)
-    clock = CaseClock(
-        case=case,
-        kind=kind.value,
-        # The id, not `case.org`: loading a relationship mid-action would flush the case early
-        # and bump its version twice. A new case has only the relationship set yet.
-        org_id=case.org_id if case.org_id is not None else case.org.id,
-        started_at=now,
-        start_day=start_day,
-        days=days,
-    )
-    _apply_schedule(clock, clocks.schedule(kind, start_day, days))
+    clock = new_clock(clocks, case, kind, now, start_day=start_day, days=days)
+    clock.case = case
     session.add(clock)
-    _mirror_on_case(case, clock)
-    if kind in RESPONSE_KINDS:
-        case.due_soon = case.overdue = False
     return clock
 
 
