@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
@@ -17,6 +17,7 @@ from supervise.cases.schemas import (
     IdentitySchema,
     QueueArgsSchema,
     RevealSchema,
+    dump_case_page,
 )
 from supervise.errors import InvalidInput
 from supervise.extensions import db
@@ -50,7 +51,9 @@ class Queue(MethodView):
         rows, cursor = queue_page(
             db.session, actor, ctx.clocks, ctx.now, Filters(**args), cursor=cursor, limit=limit
         )
-        return page_payload(rows, cursor, lambda c: services.summary_view(c, ctx.clocks, ctx.now, actor))
+        page = page_payload(rows, cursor, lambda c: services.summary_view(c, ctx.clocks, ctx.now, actor))
+        # A response of our own is sent as it is: CasePageSchema documents it, dump_case_page makes it.
+        return jsonify(dump_case_page(page))
 
 
 @blp.route("/cases/<ref>")

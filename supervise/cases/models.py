@@ -75,6 +75,10 @@ OVERDUE_SQL = "is_open AND overdue"
 DUE_SOON_SQL = "is_open AND due_soon AND NOT overdue"
 
 
+UNIT_UNASSIGNED = {
+    f"{dialect}_where": text("status = 'assigned' AND assignee_id IS NULL")
+    for dialect in ("postgresql", "sqlite")
+}
 REJECTED_ONLY = {"postgresql_where": text("status = 'rejected'"), "sqlite_where": text("status = 'rejected'")}
 
 
@@ -111,6 +115,10 @@ class Case(db.Model):
         Index("ix_cases_owner_open_queue", "owner_org_id", "is_open", "priority", "response_due_at", "id"),
         # A unit's queue: what was transferred to it (few rows per unit).
         Index("ix_cases_unit_queue", "unit_org_id", "bucket", "response_due_at", "id"),
+        # …and its 待交办 (no handler picked yet): a few rows among everything the unit ever had.
+        Index(
+            "ix_cases_unit_unassigned", "unit_org_id", "priority", "response_due_at", "id", **UNIT_UNASSIGNED
+        ),
         # 不予受理复核: the last weeks' rejections, a few rows of a long history, found by date.
         Index("ix_cases_rejected_recent", "closed_at", **REJECTED_ONLY),
         Index("ix_cases_owner_rejected_recent", "owner_org_id", "closed_at", **REJECTED_ONLY),

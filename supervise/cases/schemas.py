@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
@@ -382,6 +382,29 @@ class CaseDetailSchema(CaseSummarySchema):
 class CasePageSchema(Schema):
     items = fields.List(fields.Nested(CaseSummarySchema))
     next_cursor = fields.String(allow_none=True)
+
+
+# The queue row's fields, and those of them that are datetimes (dumped as ISO 8601 text).
+_SUMMARY_FIELDS = tuple(CaseSummarySchema().dump_fields)
+_SUMMARY_DATETIMES = frozenset(
+    name for name, field in CaseSummarySchema().dump_fields.items() if isinstance(field, fields.DateTime)
+)
+
+
+def dump_case_page(page: dict[str, Any]) -> dict[str, Any]:
+    """`CasePageSchema().dump(page)` without marshmallow's per-field machinery, which cost ~3 ms of
+    CPU for a page of 50 rows × 25 fields: a tenth of the queue request (issue 15). The rows are
+    `services.summary_view`'s, whose values already have their fields' types; only the datetimes
+    need their text. The schema stays the API's documented answer, and the one definition of the
+    fields: tests/web/test_queue_overhead.py holds the two dumps equal."""
+    items = [
+        {
+            name: row[name].isoformat() if name in _SUMMARY_DATETIMES and row[name] is not None else row[name]
+            for name in _SUMMARY_FIELDS
+        }
+        for row in page["items"]
+    ]
+    return {"items": items, "next_cursor": page["next_cursor"]}
 
 
 class RevealSchema(StrictSchema):

@@ -16,6 +16,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user, logout_user
 from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from supervise.cases.workflow import Actor
@@ -39,7 +40,12 @@ DEVICE_NAMES_KEPT = 5
 
 @login_manager.user_loader
 def load_user_from_session(token: str) -> User | None:
-    row = db.session.scalar(select(StaffSession).where(StaffSession.token == token))
+    # The person and their org in the same round trip: every page asks for both (Actor.staff).
+    row = db.session.scalar(
+        select(StaffSession)
+        .where(StaffSession.token == token)
+        .options(joinedload(StaffSession.user).joinedload(User.org))
+    )
     if row is None or row.revoked_at is not None:
         return None
     now = utcnow()

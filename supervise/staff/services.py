@@ -10,7 +10,7 @@ from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from werkzeug.security import generate_password_hash
 
 from supervise.dbtypes import utcnow
@@ -139,8 +139,11 @@ def revoke_tokens(session: Session, user: User, token_id: int | None = None) -> 
 
 
 def user_for_token(session: Session, token: str) -> User | None:
+    # The person and their org in the same round trip: every API call asks for both (Actor.staff).
     row = session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == _token_hash(token), ApiToken.revoked_at.is_(None))
+        select(ApiToken)
+        .where(ApiToken.token_hash == _token_hash(token), ApiToken.revoked_at.is_(None))
+        .options(joinedload(ApiToken.user).joinedload(User.org))
     )
     now = utcnow()
     if row is None or not row.user.active or (row.expires_at is not None and row.expires_at <= now):

@@ -26,7 +26,15 @@ from sqlalchemy import func, select, update
 from supervise.cases import services
 from supervise.cases.labels import DISPOSAL_LABELS, KIND_LABELS, REJECT_REASON_LABELS
 from supervise.cases.models import Case
-from supervise.cases.queries import Filters, filter_orgs, queue_count, queue_counts, queue_page, queues_for
+from supervise.cases.queries import (
+    Filters,
+    count_label,
+    filter_orgs,
+    queue_count,
+    queue_counts,
+    queue_page,
+    queues_for,
+)
 from supervise.cases.schemas import ActionSchema, QueueArgsSchema
 from supervise.cases.workflow import Actor
 from supervise.dbtypes import utcnow
@@ -88,9 +96,11 @@ def _staff_header():
     )
     open_escalations = None
     if current_user.has_role(Role.SUPERVISOR, Role.ADMIN):
-        # The 督办件 tab's own count (open cases under 督办 in this person's scope): the header
-        # and the tab cannot disagree (one 督办 per case, not one per late clock and level).
-        open_escalations = queue_count(db.session, actor(), "escalated", None, utcnow())
+        # The 督办件 tab's own count (open cases under 督办 in this person's scope), capped as the
+        # tab is: the header and the tab cannot disagree (one 督办 per case, not one per late clock
+        # and level); shown as the tab shows it ("999+").
+        escalated = queue_count(db.session, actor(), "escalated", None, utcnow())
+        open_escalations = count_label(escalated) if escalated else None
     return {
         "unread_notifications": unread,
         "open_escalations": open_escalations,
@@ -200,7 +210,7 @@ def queue():
         "staff/queue.html",
         rows=[services.summary_view(c, ctx.clocks, ctx.now, me) for c in rows],
         next_cursor=next_cursor,
-        counts=queue_counts(db.session, me, ctx.clocks, ctx.now),
+        counts={q: count_label(n) for q, n in queue_counts(db.session, me, ctx.clocks, ctx.now).items()},
         queues=queues_for(me),
         queue_labels=QUEUE_LABELS,
         args=args,
