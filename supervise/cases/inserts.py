@@ -12,11 +12,11 @@ persistent `Case` without reading it back.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, column, insert, select, true, values
+from sqlalchemy import Select, Table, bindparam, insert, null, select, true, union_all
 from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.sql.schema import Column
 
 from supervise.cases.models import Attachment, Case, Event
 from supervise.deadlines.models import CaseClock
@@ -56,71 +56,62 @@ def _row(obj: Any) -> dict[str, Any]:
     return row
 
 
-def _typed(of: Column, value: Any):
-    return bindparam(None, value, type_=of.type)
+# A row's place in the statement: its table and the columns it sets.
+Slot = tuple[str, tuple[str, ...]]
+_TABLES: dict[str, Table] = {
+    t.name: t for t in (Case.__table__, Event.__table__, CaseClock.__table__, Attachment.__table__)
+}
+_TABLES[OutboxMessage.__table__.name] = OutboxMessage.__table__
 
 
-def _rows_select(table: Table, rows: list[dict[str, Any]], name: str, *parent_ids):
-    """SELECT the `rows` (a VALUES list) beside the parents' ids: what an INSERT … SELECT takes.
-    Returns (column names in order, the select)."""
-    keys = list(rows[0])
-    listed = values(*[column(k, table.c[k].type) for k in keys], name=name).data(
-        [tuple(r[k] for k in keys) for r in rows]
+def _params(index: int, table: Table, keys: tuple[str, ...]) -> list:
+    return [bindparam(f"r{index}_{key}", type_=table.c[key].type) for key in keys]
+
+
+@lru_cache(maxsize=64)
+def _statement(slots: tuple[Slot, ...]) -> Select:
+    """The one statement for rows of this shape: the case (slot 0) and its event (slot 1), whose
+    ids the other rows take; it answers the case's id beside each outbox row's. Built once per
+    shape (a submission has two or three clocks, a few photos, one or two notices), so
+    SQLAlchemy compiles it once: a new statement a request cost more CPU than the INSERTs."""
+    (case_name, case_keys), (event_name, event_keys), *others = slots
+    cases, events = _TABLES[case_name], _TABLES[event_name]
+    case_values = dict(zip(case_keys, _params(0, cases, case_keys), strict=True))
+    new_case = insert(cases).values(case_values).returning(cases.c.id).cte("new_case")
+    event_values = select(*_params(1, events, event_keys), new_case.c.id)
+    new_event = (
+        insert(events)
+        .from_select([*event_keys, "case_id"], event_values)
+        .returning(events.c.id)
+        .cte("new_event")
     )
-    return keys, select(*listed.c, *parent_ids).select_from(listed)
+    ctes, outbox = [new_event], []
+    for index, (name, keys) in enumerate(others, start=2):
+        table = _TABLES[name]
+        parents = [new_case.c.id] + ([new_event.c.id] if "event_id" in table.c else [])
+        ids = ["case_id"] + (["event_id"] if "event_id" in table.c else [])
+        row = insert(table).from_select([*keys, *ids], select(*_params(index, table, keys), *parents))
+        if table is OutboxMessage.__table__:
+            outbox.append(row.returning(table.c.id).cte(f"new_{index}"))
+        else:
+            ctes.append(row.cte(f"new_{index}"))
+    notices = union_all(*[select(o.c.id) for o in outbox]).subquery("notices") if outbox else None
+    if notices is None:
+        return select(new_case.c.id, null()).add_cte(*ctes)
+    return (
+        select(new_case.c.id, notices.c.id)
+        .select_from(new_case.join(notices, true()))
+        .add_cte(*ctes, *outbox)
+    )
 
 
 def _write_postgresql(session: Session, new: NewCase) -> Written:
-    case_table, event_table = Case.__table__, Event.__table__
-    case_row = _row(new.case)
-    new_case = (
-        insert(case_table)
-        .values({k: _typed(case_table.c[k], v) for k, v in case_row.items()})
-        .returning(case_table.c.id)
-        .cte("new_case")
-    )
-    event_row = _row(new.event)
-    new_event = (
-        insert(event_table)
-        .from_select(
-            [*event_row, "case_id"],
-            select(*[_typed(event_table.c[k], v) for k, v in event_row.items()], new_case.c.id),
-        )
-        .returning(event_table.c.id)
-        .cte("new_event")
-    )
-    ctes = [new_event]
-    for table, objects, name, with_event in (
-        (CaseClock.__table__, new.clocks, "new_clocks", False),
-        (Attachment.__table__, new.attachments, "new_attachments", True),
-    ):
-        if not objects:
-            continue
-        keys, rows = _rows_select(table, [_row(o) for o in objects], name + "_rows", new_case.c.id)
-        rows = rows.join(new_case, true())
-        if with_event:
-            rows = rows.add_columns(new_event.c.id).join(new_event, true())
-        ids = ["case_id", "event_id"] if with_event else ["case_id"]
-        ctes.append(insert(table).from_select([*keys, *ids], rows).cte(name))
-    outbox_ids = None
-    if new.outbox:
-        table = OutboxMessage.__table__
-        keys, rows = _rows_select(table, [_row(o) for o in new.outbox], "new_outbox_rows", new_case.c.id)
-        outbox_ids = (
-            insert(table)
-            .from_select([*keys, "case_id"], rows.join(new_case, true()))
-            .returning(table.c.id)
-            .cte("new_outbox")
-        )
-    query = select(new_case.c.id).add_cte(*ctes)
-    if outbox_ids is not None:
-        query = (
-            select(new_case.c.id, outbox_ids.c.id)
-            .select_from(new_case.join(outbox_ids, true()))
-            .add_cte(*ctes)
-        )
-    result = session.execute(query).all()
-    return Written(result[0][0], [r[1] for r in result] if outbox_ids is not None else [])
+    rows = [new.case, new.event, *new.clocks, *new.attachments, *new.outbox]
+    values = [_row(obj) for obj in rows]
+    slots = tuple((obj.__table__.name, tuple(row)) for obj, row in zip(rows, values, strict=True))
+    params = {f"r{i}_{key}": value for i, row in enumerate(values) for key, value in row.items()}
+    result = session.execute(_statement(slots), params).all()
+    return Written(result[0][0], [outbox_id for _, outbox_id in result if outbox_id is not None])
 
 
 def _insert(session: Session, obj: Any, **ids: int) -> int:

@@ -81,7 +81,8 @@ def test_a_change_made_elsewhere_waits_for_the_stamp(app, demo):
 
 def test_a_submission_about_a_unit_deactivated_meanwhile_is_refused(app, client, demo):
     unit = dict(VALID_SUBMISSION, subject_unit="demo-dept-civil")
-    assert client.post("/api/v1/cases", json=unit, environ_base={"REMOTE_ADDR": "10.1.0.3"}).status_code == 201
+    first = client.post("/api/v1/cases", json=unit, environ_base={"REMOTE_ADDR": "10.1.0.3"})
+    assert first.status_code == 201
     db.session.execute(update(Org).where(Org.code == "demo-dept-civil").values(active=False))
     db.session.commit()
     refused = client.post("/api/v1/cases", json=unit, environ_base={"REMOTE_ADDR": "10.1.0.4"})
