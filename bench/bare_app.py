@@ -3,7 +3,8 @@
 A bare Flask endpoint that parses the same JSON body and does one INSERT per request, through
 SQLAlchemy's pool and psycopg, served by the same gunicorn shape as the app. What the project's
 `POST /api/v1/cases` costs above this is the project's own work (checks, routing, clocks, the event,
-the outbox row, rate limits). Run by bench/submit.py: `gunicorn bench.bare_app:app`, on the table bench/submit.py creates (`BARE_TABLE`).
+the outbox row, rate limits). Run by bench/submit.py (`gunicorn bench.bare_app:app`), which creates
+its table (`BARE_TABLE`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Give a generated bench database the case clocks the app would have, set-based, for `bench.sweep`.
 
-    python -m bench.clocks [--cases 1000000] [--seed 1] [--newly-overdue 10000]
+    python -m bench.clocks [--cases 1000000] [--seed 1] [--newly-overdue N (default 1 % of the cases)]
 
 Runs `bench.generate.generate(cases, seed)` first (which reuses a generated database), then, in one
 transaction of `INSERT … SELECT`s:
@@ -21,6 +21,9 @@ transaction of `INSERT … SELECT`s:
   after generation with at least that many open cases due; the surplus
   cases due on D were granted a 5-working-day extension (延期) the day before (their response clock
   `extended`, an `extension` clock running, the case's `response_due_at` moved), as the app does;
+- responded cases whose rating window ran out before the sweep moment were closed by an earlier
+  sweep (自动办结: `closed`, their rating clock ended) — without this a D late in the week after
+  the generation leaves them due together with the newly overdue clocks;
 - records what it did in the database's marker (`"clocks"`), so a second run reuses it.
 
 Not generated: the real-name acknowledgement clock (`ack`, due with the response clock on received
@@ -39,7 +42,7 @@ from typing import Any
 from bench import common
 
 CLOCKS_VERSION = 2  # 2: escalations go up the discipline bodies (issue 11)
-NEWLY_OVERDUE = 10_000
+NEWLY_OVERDUE_SHARE = 0.01  # of the cases: 10,000 at 1,000,000, the issue's 100,000 at 10,000,000
 EXTENSION_DAYS = 5  # the surplus clocks due on D were extended by this many working days
 LOOKAHEAD_DAYS = 8  # D is chosen among the due days this close after the generation
 
@@ -145,6 +148,20 @@ WHERE k.level2_at IS NOT NULL
 ORDER BY 5
 """
 
+# Rating windows that ran out before the sweep moment (answers from the days before the generation,
+# when D falls late enough): an earlier sweep closed those cases without a rating (自动办结), as
+# `sweep._rating_expired` does; left running they would be due with the newly overdue clocks.
+EXPIRED_RATINGS_SQL = """
+UPDATE cases c SET status = 'closed', closed_at = k.due_at + interval '1 second',
+       updated_at = k.due_at + interval '1 second'
+FROM case_clocks k
+WHERE k.case_id = c.id AND k.kind = 'rating' AND k.met_at IS NULL
+  AND k.due_at + interval '1 second' <= %(sweep_now)s AND c.status = 'responded';
+
+UPDATE case_clocks SET met_at = due_at + interval '1 second', outcome = 'ended', next_check_at = NULL
+WHERE kind = 'rating' AND met_at IS NULL AND due_at + interval '1 second' <= %(sweep_now)s;
+"""
+
 # The extended cases' copy of their response due moment, then every case's flags from its
 # running clocks (only the rows that change are written).
 CASES_SQL = """
@@ -239,9 +256,14 @@ def _choose_due_day(cur, gen_now: datetime, newly: int) -> tuple[datetime, int]:
     return row[0], row[1]
 
 
-def add_clocks(info: dict[str, Any], newly: int = NEWLY_OVERDUE) -> dict[str, Any]:
+def newly_overdue_for(cases: int) -> int:
+    return max(1, round(cases * NEWLY_OVERDUE_SHARE))
+
+
+def add_clocks(info: dict[str, Any], newly: int | None = None) -> dict[str, Any]:
     """Add the clocks to the generated database described by `info` (its marker); returns the
     clocks' description (also stored in the marker). Reuses clocks already added the same way."""
+    newly = newly or newly_overdue_for(info["cases"])
     done = info.get("clocks")
     if done and done.get("version") == CLOCKS_VERSION and done.get("newly_overdue") == newly:
         print(
@@ -356,6 +378,10 @@ def add_clocks(info: dict[str, Any], newly: int = NEWLY_OVERDUE) -> dict[str, An
             timings["insert clocks and escalations"] = time.perf_counter() - t
 
             t = time.perf_counter()
+            close_cases, end_clocks = _statements(EXPIRED_RATINGS_SQL)
+            cur.execute(close_cases, params)
+            auto_closed = cur.rowcount
+            cur.execute(end_clocks, params)
             for statement in _statements(CASES_SQL):
                 cur.execute(statement, params)
             timings["cases: flags, extended due moments"] = time.perf_counter() - t
@@ -416,6 +442,7 @@ def add_clocks(info: dict[str, Any], newly: int = NEWLY_OVERDUE) -> dict[str, An
                 "due_day": (due_at + timedelta(hours=8)).date().isoformat(),
                 "sweep_now": sweep_now.replace(tzinfo=UTC).isoformat(),
                 "extended": surplus,
+                "auto_closed": auto_closed,
                 "clocks": clock_rows,
                 "escalations": escalation_rows,
                 "by_kind": by_kind,
@@ -445,7 +472,8 @@ def add_clocks(info: dict[str, Any], newly: int = NEWLY_OVERDUE) -> dict[str, An
     print(
         f"added {clock_rows:,} clocks and {escalation_rows:,} escalations in {clocks_info['seconds']} s; "
         f"sweep moment {clocks_info['sweep_now']} (00:00 Asia/Shanghai after {clocks_info['due_day']}): "
-        f"{newly:,} newly overdue, {surplus:,} others due that day extended"
+        f"{newly:,} newly overdue, {surplus:,} others due that day extended, {auto_closed:,} responded "
+        "cases closed by an earlier sweep (rating window over)"
     )
     print(f"  clocks: {by_kind}")
     print(f"  open cases: {due_soon:,} due soon, {overdue:,} overdue, level 1 {level1:,}, level 2 {level2:,}")
@@ -458,8 +486,9 @@ def _secondary_indexes(cur) -> list[tuple[str, str]]:
     return indexes(cur, ("case_clocks", "escalations"))
 
 
-def ensure(cases: int = 1_000_000, seed: int = 1, newly: int = NEWLY_OVERDUE) -> dict[str, Any]:
-    """The generated data set with its clocks (generating and adding whatever is missing); the marker."""
+def ensure(cases: int = 1_000_000, seed: int = 1, newly: int | None = None) -> dict[str, Any]:
+    """The generated data set with its clocks (generating and adding whatever is missing); the marker.
+    `newly`: the newly overdue clocks, 1 % of the cases by default."""
     from bench.generate import generate
 
     info = generate(cases, seed)
@@ -473,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.clocks", description=__doc__.split("\n")[0])
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--newly-overdue", type=int, default=NEWLY_OVERDUE)
+    parser.add_argument("--newly-overdue", type=int, help="default: 1 %% of the cases")
     args = parser.parse_args(argv)
     ensure(args.cases, args.seed, args.newly_overdue)
     return 0

@@ -1,6 +1,9 @@
-"""Generate a big county in the `bench` PostgreSQL database: orgs, staff, points and N cases.
+"""Generate a big county — or a province of counties — in the bench database: orgs, staff, points, N cases.
 
-    python -m bench.generate --cases 1000000 [--seed 1] [--reset]
+    python -m bench.generate --cases 1000000 [--counties N] [--seed 1] [--reset]
+
+One county below 5,000,000 cases; from there `--counties` defaults to 10 under a province
+commission (bench/README.md, "A province").
 
 The schema comes from the real migrations, the demo county from `supervise.demo.load_demo`, the
 extra orgs, accounts and points from the app's own services. The cases and their `submit` events
@@ -23,6 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from bench import common
+from bench.figures import Figure
 
 # -- the shape of the data ------------------------------------------------------------------------
 
@@ -47,7 +51,17 @@ REAL_NAME_SHARE = 0.25
 # A citizen's reply no one has acted on yet puts a case on top of its queue (priority -1), until
 # staff act on it; only open and responded cases can receive one.
 CITIZEN_REPLIED_SHARE = 0.02
-HISTORY_DAYS = 730  # done cases were received over the last two years
+HISTORY_DAYS = 730  # done cases were received over the last two years (one county)
+# A province (more than one county): a province-level commission above the counties, whose
+# archives go back further. The status mix stays a live county's, so each county's queues look
+# like the one-county data set's; only the done cases' receipt dates spread over more years.
+PROVINCE_HISTORY_DAYS = 5 * 365
+PROVINCE_DEFAULT_FROM = 5_000_000  # from this many cases `--counties` defaults to PROVINCE_COUNTIES
+PROVINCE_COUNTIES = 10
+# Counties are skewed too (the c-th weighs 1/c^COUNTY_SKEW): county 1 (the demo's, where every
+# benchmark role sits) is the busiest, ~20 % of a ten-county province.
+COUNTY_SKEW = 0.5
+PROVINCE_SUBJECT_SHARE = 0.005  # complaints about the province commission's own 信访室 point
 
 # Where cases land: the share of each org kind, then skewed inside a kind (the i-th org of a kind
 # weighs 1/i^SKEW), so a few villages and townships are busy and most are quiet.
@@ -92,6 +106,10 @@ VILLAGES = [
     "郑家村", "冯庄村", "朱营村", "胡楼村", "新华社区",
 ]  # fmt: skip
 VILLAGES_PER_TOWNSHIP = 15
+COUNTIES = [
+    "示范县", "东平县", "西河县", "南山县", "北岭县", "清水县", "青石县", "安宁县", "长丰县", "宁远县",
+    "永和县", "临川县",
+]  # fmt: skip
 
 SUBJECTS = [
     "村委会主任", "村支部书记", "村会计", "镇便民服务中心窗口", "乡镇干部", "包村干部", "派出所户籍窗口",
@@ -130,33 +148,83 @@ def _status_thresholds() -> list[tuple[str, float]]:
 # -- the org tree, staff and points (through the app's services) ----------------------------------
 
 
-def _build_orgs(session) -> dict[str, list]:
-    """Add departments, townships (each with its 纪委) and villages under the demo county; return
-    the orgs cases are about (the county and the units) by kind, in weight order."""
+# An org group the cases are spread over: its share of all cases, the share of each org kind inside
+# it, and its orgs by kind in weight order.
+OrgGroup = tuple[float, dict[str, float], dict[str, list]]
+
+
+def _add_county(session, county, group, prefix: str, county_name: str) -> None:
+    """The bench's county shape under a county commission: 30 departments (26–30 supervised by the
+    派驻组 `group`), 20 townships each with its 纪委 and 15 villages. `prefix` starts every code
+    (`bench-` for the demo county, `bench-cNN-` for the province's other counties)."""
+    from supervise.orgs.models import OrgKind
+    from supervise.orgs.services import create_org
+
+    for i, name in enumerate(DEPARTMENTS, 1):
+        code, full_name = f"{prefix}dept-{i:02d}", f"{county_name}{name}"
+        dept = create_org(session, code, full_name, OrgKind.DEPARTMENT, county)
+        if i in STATIONED_DEPARTMENTS:
+            dept.supervising_body = group
+    for t, town_name in enumerate(TOWNSHIPS, 1):
+        town = create_org(session, f"{prefix}town-{t:02d}", town_name, OrgKind.TOWNSHIP, county)
+        create_org(session, f"{town.code}-jw", f"{town_name}纪委", OrgKind.DISCIPLINE_OFFICE, town)
+        for v in range(1, VILLAGES_PER_TOWNSHIP + 1):
+            name = VILLAGES[(v - 1) % len(VILLAGES)]
+            create_org(session, f"{prefix}town-{t:02d}-village-{v:02d}", name, OrgKind.VILLAGE, town)
+
+
+def _add_province(session, counties: int) -> list:
+    """A province commission above the demo county (whose subtree's paths gain its prefix) and
+    `counties - 1` more county commissions, each with its 派驻组 and the bench's county shape;
+    returns the county commissions, the demo county first."""
+    from sqlalchemy import text
+
+    from supervise.orgs.models import OrgKind
+    from supervise.orgs.services import create_org, get_org_by_code
+
+    province = create_org(session, "bench-province", "示范省纪委监委", OrgKind.COMMISSION)
+    session.execute(
+        text("UPDATE orgs SET path = :prefix || substr(path, 2) WHERE id <> :province"),
+        {"prefix": province.path, "province": province.id},
+    )
+    session.execute(
+        text("UPDATE orgs SET parent_id = :province WHERE code = 'demo-county'"), {"province": province.id}
+    )
+    session.expire_all()
+    commissions = [get_org_by_code(session, "demo-county")]
+    for c in range(2, counties + 1):
+        name = COUNTIES[c - 1] if c <= len(COUNTIES) else f"第{c}县"
+        code = f"bench-c{c:02d}"
+        county = create_org(session, code, f"{name}纪委监委", OrgKind.COMMISSION, province)
+        group = create_org(
+            session, f"{code}-group-1", f"{name}纪委监委派驻第一纪检监察组", OrgKind.STATIONED_GROUP, county
+        )
+        _add_county(session, county, group, f"{code}-", name)
+        commissions.append(county)
+    return commissions
+
+
+def _build_orgs(session, counties: int = 1) -> list[OrgGroup]:
+    """Add departments, townships (each with its 纪委) and villages under the demo county and, for a
+    province (`counties` > 1), a province commission above it with `counties - 1` more counties of
+    the same shape; return the groups cases are spread over: each county's orgs cases are about (its
+    commission and its units) by kind, in weight order, and the province commission itself."""
     import re
 
     from sqlalchemy import select
 
     from supervise.intake.models import Point
-    from supervise.orgs.models import Org, OrgKind
-    from supervise.orgs.services import create_org, get_org_by_code
+    from supervise.orgs.models import Org
+    from supervise.orgs.services import get_org_by_code
 
     county = get_org_by_code(session, "demo-county")
-    group = get_org_by_code(session, "demo-county-group-1")
-    for i, name in enumerate(DEPARTMENTS, 1):
-        dept = create_org(session, f"bench-dept-{i:02d}", f"示范县{name}", OrgKind.DEPARTMENT, county)
-        if i in STATIONED_DEPARTMENTS:
-            dept.supervising_body = group
-    for t, town_name in enumerate(TOWNSHIPS, 1):
-        town = create_org(session, f"bench-town-{t:02d}", town_name, OrgKind.TOWNSHIP, county)
-        create_org(session, f"{town.code}-jw", f"{town_name}纪委", OrgKind.DISCIPLINE_OFFICE, town)
-        for v in range(1, VILLAGES_PER_TOWNSHIP + 1):
-            name = VILLAGES[(v - 1) % len(VILLAGES)]
-            create_org(session, f"bench-town-{t:02d}-village-{v:02d}", name, OrgKind.VILLAGE, town)
+    _add_county(session, county, get_org_by_code(session, "demo-county-group-1"), "bench-", COUNTIES[0])
+    session.flush()
+    commissions = _add_province(session, counties) if counties > 1 else [county]
     session.flush()
 
-    # QR points where citizens are: the county's 信访室 (the demo's) and every unit; none at the
-    # townships' 纪委 or the 派驻组 (as in the demo).
+    # QR points where citizens are: each commission's 信访室 (the demo's) and every unit; none at
+    # the townships' 纪委 or the 派驻组 (as in the demo).
     orgs = [o for o in session.scalars(select(Org).order_by(Org.id)) if o.kind in KIND_SHARE]
     have_point = set(session.scalars(select(Point.org_id)))
     for org in orgs:
@@ -164,7 +232,7 @@ def _build_orgs(session) -> dict[str, list]:
             session.add(Point(org=org, name=f"{org.name}监督点"))
     session.flush()
 
-    village = re.compile(r"bench-town-(\d+)-village-(\d+)$")
+    village = re.compile(r"bench-(?:c\d+-)?town-(\d+)-village-(\d+)$")
 
     def weight_order(org: Org) -> tuple:
         # bench orgs first (bench-town-01 is the busiest township), the demo's after them. Villages
@@ -176,10 +244,17 @@ def _build_orgs(session) -> dict[str, list]:
             return (0, f"{int(m.group(2)):03d}-{int(m.group(1)):03d}")
         return (0 if org.code.startswith("bench-") else 1, org.code)
 
-    by_kind: dict[str, list] = {kind: [] for kind in KIND_SHARE}
-    for org in sorted(orgs, key=weight_order):
-        by_kind[org.kind].append(org)
-    return by_kind
+    raw = [1 / (c**COUNTY_SKEW) for c in range(1, len(commissions) + 1)]
+    spread = 1.0 if len(commissions) == 1 else 1 - PROVINCE_SUBJECT_SHARE
+    groups: list[OrgGroup] = []
+    for commission, weight in zip(commissions, raw, strict=True):
+        by_kind: dict[str, list] = {kind: [] for kind in KIND_SHARE}
+        for org in sorted((o for o in orgs if o.path.startswith(commission.path)), key=weight_order):
+            by_kind[org.kind].append(org)
+        groups.append((spread * weight / sum(raw), KIND_SHARE, by_kind))
+    if len(commissions) > 1:
+        groups.append((PROVINCE_SUBJECT_SHARE, {"commission": 1.0}, {"commission": [commissions[0].parent]}))
+    return groups
 
 
 def _build_users(session) -> int:
@@ -192,8 +267,11 @@ def _build_users(session) -> int:
     from supervise.staff.models import User
     from supervise.staff.services import create_user
 
-    accounts_for = {
-        "discipline_office": (("intake", "intake,supervisor"), ("handler", "handler")),
+    body = (("intake", "intake,supervisor"), ("handler", "handler"))
+    accounts_for = {  # a province's bench commissions and 派驻组 are two-person offices too
+        "commission": body,
+        "stationed_group": body,
+        "discipline_office": body,
         "department": (("leader", "leader"), ("handler", "handler")),
         "township": (("leader", "leader"), ("handler", "handler")),
         "village": (("leader", "leader,handler"),),
@@ -211,7 +289,7 @@ def _build_users(session) -> int:
     return made
 
 
-def _org_buckets(session, by_kind: dict[str, list]) -> list[tuple]:
+def _org_buckets(session, groups: list[OrgGroup]) -> list[tuple]:
     """(bucket, subject org, point, owner, owner when about the head, their handlers, the subject
     unit's handler, whether the subject is a unit) for BUCKETS buckets, each org getting its
     weight's share. Routing (`OrgTree.owner_for`) runs once per org, not per case."""
@@ -231,24 +309,26 @@ def _org_buckets(session, by_kind: dict[str, list]) -> list[tuple]:
     )
     tree = OrgTree.load(session)
     routed: dict[int, tuple] = {}
-    for orgs in by_kind.values():
-        for org in orgs:
-            owner = tree.owner_for(org.id, about_leadership=False)
-            owner_head = tree.owner_for(org.id, about_leadership=True)
-            routed[org.id] = (
-                point_of[org.id],
-                owner,
-                owner_head,
-                handler_of[owner],
-                handler_of[owner_head],
-                None if org.is_body else handler_of[org.id],
-                not org.is_body,
-            )
+    for org in (org for _, _, by_kind in groups for orgs in by_kind.values() for org in orgs):
+        owner = tree.owner_for(org.id, about_leadership=False)
+        owner_head = tree.owner_for(org.id, about_leadership=True)
+        routed[org.id] = (
+            point_of[org.id],
+            owner,
+            owner_head,
+            handler_of[owner],
+            handler_of[owner_head],
+            None if org.is_body else handler_of[org.id],
+            not org.is_body,
+        )
     weights: list[tuple[int, float]] = []
-    for kind, orgs in by_kind.items():
-        raw = [1 / (i**SKEW) for i in range(1, len(orgs) + 1)]
-        total = sum(raw)
-        weights.extend((org.id, KIND_SHARE[kind] * w / total) for org, w in zip(orgs, raw, strict=True))
+    for group_share, kind_share, by_kind in groups:
+        for kind, orgs in by_kind.items():
+            raw = [1 / (i**SKEW) for i in range(1, len(orgs) + 1)]
+            total = sum(raw)
+            weights.extend(
+                (org.id, group_share * kind_share[kind] * w / total) for org, w in zip(orgs, raw, strict=True)
+            )
     rows, cumulative, index = [], 0.0, 0
     edges = []
     for org_id, w in weights:
@@ -529,7 +609,7 @@ def _texts() -> list[tuple[int, str, str, str | None, str]]:
 
 
 def _load_cases(
-    app, session, cases: int, seed: int, now: datetime, buckets, timings: dict[str, float]
+    app, session, cases: int, seed: int, now: datetime, buckets, timings: dict[str, float], history_days: int
 ) -> None:
     """Stage every case's random choices, then one INSERT … SELECT for cases and one for events."""
     from psycopg import sql
@@ -547,7 +627,7 @@ def _load_cases(
     texts = _texts()
     now_naive = now.astimezone(UTC).replace(tzinfo=None)
     due = _due_rows(
-        app, session, (now - timedelta(days=HISTORY_DAYS + 200)).date(), (now + timedelta(days=2)).date()
+        app, session, (now - timedelta(days=history_days + 200)).date(), (now + timedelta(days=2)).date()
     )
     session.commit()
     session.close()
@@ -560,7 +640,7 @@ def _load_cases(
         "seed": seed,
         "now": now_naive,
         "overdue_share": OVERDUE_SHARE,
-        "history_days": HISTORY_DAYS,
+        "history_days": history_days,
         "real_share": REAL_NAME_SHARE,
         "replied_share": CITIZEN_REPLIED_SHARE,
         "buckets": BUCKETS,
@@ -666,17 +746,36 @@ def _load_cases(
     timings["vacuum + analyze"] = time.perf_counter() - t
 
 
-def generate(
-    cases: int, seed: int = 1, *, reset: bool = False, now: datetime | None = None
-) -> dict[str, Any]:
-    """Build (or reuse) a county with `cases` cases in the bench database; returns what it holds.
+def default_counties(cases: int) -> int:
+    """One county, or a province from PROVINCE_DEFAULT_FROM cases: ten million cases in one county
+    would be ten times any real county's archive."""
+    return PROVINCE_COUNTIES if cases >= PROVINCE_DEFAULT_FROM else 1
 
-    Reused when the database already holds the same (cases, seed) from this generator version;
-    otherwise (or with `reset`) the bench database is dropped and built again.
+
+def generate(
+    cases: int,
+    seed: int = 1,
+    *,
+    counties: int | None = None,
+    reset: bool = False,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Build (or reuse) a county — or a province of `counties` counties — with `cases` cases in the
+    bench database; returns what it holds.
+
+    Reused when the database already holds the same (cases, seed, counties) from this generator
+    version; otherwise (or with `reset`) the bench database is dropped and built again. `counties`
+    defaults to `default_counties(cases)`; a marker without it holds one county.
     """
+    counties = counties or default_counties(cases)
     wanted = {"cases": cases, "seed": seed, "version": common.GENERATOR_VERSION}
     marker = common.read_marker() if common.database_exists() else None
-    if not reset and marker and all(marker.get(k) == v for k, v in wanted.items()):
+    if (
+        not reset
+        and marker
+        and all(marker.get(k) == v for k, v in wanted.items())
+        and marker.get("counties", 1) == counties
+    ):
         print(
             f"bench database already holds {cases:,} cases (seed {seed}, generated {marker['now']}): reused"
         )
@@ -706,13 +805,14 @@ def generate(
         seed_from_chinesecalendar(db.session)
         db.session.commit()
         load_demo(sample_cases=False)
-        by_kind = _build_orgs(db.session)
+        groups = _build_orgs(db.session, counties)
         users = _build_users(db.session)
-        buckets = _org_buckets(db.session, by_kind)
+        buckets = _org_buckets(db.session, groups)
         db.session.commit()
         timings["schema, calendar, demo, orgs, staff, points"] = time.perf_counter() - t
 
-        _load_cases(app, db.session, cases, seed, now, buckets, timings)
+        history_days = HISTORY_DAYS if counties == 1 else PROVINCE_HISTORY_DAYS
+        _load_cases(app, db.session, cases, seed, now, buckets, timings, history_days)
         db.session.remove()
 
         org_count = db.session.scalar(select(func.count(Org.id)))
@@ -739,6 +839,8 @@ def generate(
     total = time.perf_counter() - started
     info = {
         **wanted,
+        "counties": counties,
+        "history_days": history_days,
         "now": now.isoformat(timespec="seconds"),
         "orgs": org_count,
         "users_added": users,
@@ -766,13 +868,126 @@ def generate(
     return info
 
 
+# -- figures (`python -m bench all`) ---------------------------------------------------------------
+
+SMOKE_CASES = 2_000  # the tiny data set every benchmark's smoke run shares
+SMOKE_REPLACES_AT_MOST = 100_000  # a smoke run never drops a data set bigger than this
+SIZED_TABLES = ("cases", "events", "case_clocks", "escalations", "outbox")
+
+
+def ensure_smoke() -> dict[str, Any]:
+    """The smoke data set (SMOKE_CASES cases, one county), generated once and then reused. Refuses to
+    replace a big data set: a smoke run pointed at the 1,000,000-case `bench` by mistake must not
+    drop it."""
+    marker = common.read_marker() if common.database_exists() else None
+    if marker and marker.get("cases", 0) > SMOKE_REPLACES_AT_MOST:
+        raise RuntimeError(
+            f"the bench database {common.DB_NAME} holds {marker['cases']:,} cases, which a smoke run would "
+            "replace: point BENCH_DATABASE_URL at a database of its own (its name containing 'bench')"
+        )
+    return generate(SMOKE_CASES, counties=1)
+
+
+def disk_usage() -> dict[str, tuple[int, int]]:
+    """(heap + TOAST bytes, index bytes) per table of SIZED_TABLES, and the whole database's size."""
+    import psycopg
+
+    with psycopg.connect(common.DATABASE_URL.replace("+psycopg", "")) as conn:
+        sizes = {
+            table: (total - index, index)
+            for table, total, index in conn.execute(
+                "SELECT t, pg_total_relation_size(t::regclass), pg_indexes_size(t::regclass) "
+                "FROM unnest(%s::text[]) AS t",
+                (list(SIZED_TABLES),),
+            )
+        }
+        sizes["database"] = (conn.execute("SELECT pg_database_size(current_database())").fetchone()[0], 0)
+    return sizes
+
+
+def buffer_hits() -> tuple[int, int]:
+    """(blocks found in shared_buffers, blocks read from the OS) by the bench database since the
+    statistics were last reset: the difference of two readings is what a run between them read."""
+    import psycopg
+
+    with psycopg.connect(common.DATABASE_URL.replace("+psycopg", "")) as conn:
+        return conn.execute(
+            "SELECT blks_hit, blks_read FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+
+
+def hit_ratio(before: tuple[int, int], after: tuple[int, int]) -> str:
+    """The shared_buffers hit ratio between two `buffer_hits` readings, as a figure's text."""
+    hit, read = after[0] - before[0], after[1] - before[1]
+    if hit + read == 0:
+        return "no blocks read"
+    return f"{hit / (hit + read):.1%} of {hit + read:,} blocks from shared_buffers"
+
+
+def figures(cases: int, smoke: bool = False) -> list[Figure]:
+    """The data set's build time and its disk use per million cases (informational: no goal).
+
+    The build time is the marker's: a data set reused from an earlier run reports the run that
+    built it. The smoke run checks what it built: one `submit` event per case, the marker's count."""
+    import psycopg
+
+    info = ensure_smoke() if smoke else generate(cases)
+    cases = info["cases"]
+    with psycopg.connect(common.DATABASE_URL.replace("+psycopg", "")) as conn:
+        found = conn.execute("SELECT count(*) FROM cases").fetchone()[0]
+        submits = conn.execute(
+            "SELECT count(DISTINCT case_id) FROM events WHERE action = 'submit'"
+        ).fetchone()[0]
+    if found != cases or submits != cases:
+        raise RuntimeError(
+            f"the data set holds {found:,} cases and {submits:,} submitted ones, expected {cases:,}"
+        )
+    counties = info.get("counties", 1)
+    command = f"python -m bench.generate --cases {cases}" + (
+        f" --counties {counties}" if counties > 1 else ""
+    )
+    steps = "; ".join(f"{step} {seconds:.0f} s" for step, seconds in info.get("timings", {}).items())
+    out = [
+        Figure(
+            name="generate: build time",
+            goal="–",
+            measured=f"{info['seconds']:.0f} s for {cases:,} cases ({counties} "
+            f"{'county' if counties == 1 else 'counties'}, {info['orgs']:,} orgs), built {info['now']}",
+            note=f"{command}: {steps}",
+        )
+    ]
+    millions = cases / 1e6
+    for table, (heap, index) in disk_usage().items():
+        per = (heap + index) / millions / 2**20
+        detail = (
+            ""
+            if table == "database"
+            else f" (heap {heap / millions / 2**20:.0f} + indexes {index / millions / 2**20:.0f})"
+        )
+        out.append(
+            Figure(
+                name=f"disk per million cases: {table}",
+                goal="–",
+                measured=f"{per:,.0f} MB{detail}",
+                note=f"{(heap + index) / 2**20:,.0f} MB at {cases:,} cases",
+            )
+        )
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.generate", description=__doc__.split("\n")[0])
     parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument(
+        "--counties",
+        type=int,
+        help=f"counties under a province commission (default: 1, {PROVINCE_COUNTIES} from "
+        f"{PROVINCE_DEFAULT_FROM:,} cases)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--reset", action="store_true", help="drop and re-create the bench database first")
     args = parser.parse_args(argv)
-    generate(args.cases, args.seed, reset=args.reset)
+    generate(args.cases, args.seed, counties=args.counties, reset=args.reset)
     return 0
 
 

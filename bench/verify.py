@@ -1,6 +1,6 @@
 """Do the app's queue pages hold the right cases, in the right order, at 1 000 000 cases?
 
-    python -m bench.verify [--pages 10]
+    python -m bench.verify [--cases N] [--pages 10]
 
 For every benchmark role and tab, pages through `supervise.cases.queries.queue_page` (the fast,
 merged per-priority reading) and through a reference written straight from the queue definitions
@@ -28,10 +28,12 @@ STATUS_TABS = {
 
 
 def reference_page(session, actor, clocks, now, tab, cursor, limit):
-    """The queue as first written: status IN (…), one ORDER BY, keyset on (priority, due, id)."""
+    """The queue as first written: status IN (…), one ORDER BY, keyset on (priority, due, id) — for a
+    unit on (rank, due, id), where real-name and anonymous cases share one rank after the ones a
+    citizen just answered (its order must not tell it who gave their name)."""
     from datetime import timedelta
 
-    from sqlalchemy import literal, select, tuple_
+    from sqlalchemy import case, literal, select, tuple_
 
     from supervise.cases.models import Case
     from supervise.cases.states import OPEN_STATES
@@ -62,17 +64,19 @@ def reference_page(session, actor, clocks, now, tab, cursor, limit):
         stmt = stmt.where(Case.status.in_(open_), Case.escalation_level > 0)
     elif tab == "mine":
         stmt = stmt.where(Case.assignee_id == actor.user_id, Case.status.in_(open_))
+    rank = Case.priority if actor.at_body else case((Case.priority == -1, -1), else_=1)
     if cursor:
-        priority, due, case_id = cursor
+        after_rank, due, case_id = cursor
         stmt = stmt.where(
-            tuple_(Case.priority, Case.response_due_at, Case.id)
-            > tuple_(literal(priority), literal(due, UTCDateTime), literal(case_id))
+            tuple_(rank, Case.response_due_at, Case.id)
+            > tuple_(literal(after_rank), literal(due, UTCDateTime), literal(case_id))
         )
-    rows = list(session.scalars(stmt.order_by(Case.priority, Case.response_due_at, Case.id).limit(limit + 1)))
+    stmt = stmt.add_columns(rank).order_by(rank, Case.response_due_at, Case.id).limit(limit + 1)
+    rows = list(session.execute(stmt))
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if more and rows else None
-    return rows, ((last.priority, last.response_due_at, last.id) if last else None)
+    return [c for c, _ in rows], ((last[1], last[0].response_due_at, last[0].id) if last else None)
 
 
 def verify(pages: int, limit: int = 50) -> int:
@@ -130,7 +134,14 @@ def verify(pages: int, limit: int = 50) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.verify", description=__doc__.split("\n")[0])
     parser.add_argument("--pages", type=int, default=10, help="pages per tab (default 10)")
+    parser.add_argument(
+        "--cases", type=int, help="generate this data set first unless the bench database holds it"
+    )
     args = parser.parse_args(argv)
+    if args.cases:
+        from bench.generate import generate
+
+        generate(args.cases)
     return verify(args.pages)
 
 

@@ -1,12 +1,13 @@
-"""Time the weekly report (每周超期件通报) over the generated county of 1,000,000 cases.
+"""Time the weekly report (每周超期件通报) over the generated data set (a county, or a province).
 
-    python -m bench.weekly_report [--week 2026-W47] [--upgrade] [--explain 3] [--profile] [--keep]
+    python -m bench.weekly_report [--cases N] [--week 2026-W47] [--upgrade] [--explain 3] [--profile] [--keep]
 
 The goal (issue): aggregation happens in SQL (GROUP BY), not by loading cases into Python; a report
 over 1,000,000 cases builds in under 15 s on PostgreSQL on this machine.
 
-Needs the data set of `bench.generate` with the clocks of `bench.clocks` (never generates: it
-refuses, naming the commands, when the bench database lacks them).
+Needs the data set of `bench.generate` with the clocks of `bench.clocks`: with `--cases N` it makes
+sure of both (generating what is missing), without it it refuses, naming the commands, when the
+bench database lacks them.
 
 1. migrations: refuses a bench database behind the code, or with `--upgrade` migrates it in place
    (`flask_migrate.upgrade`, timed: the report's indexes are built on the existing data);
@@ -38,10 +39,12 @@ import os
 import pstats
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench import common
+from bench.figures import Figure
 
 GOAL_SECONDS = 15.0
 BENCH_REASON = "bench.weekly_report"  # marks the reports this script stores (and deletes)
@@ -442,7 +445,35 @@ def _headline(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class ReportRun:
+    cases: int
+    week: str
+    compute_seconds: float
+    build_seconds: float
+    snapshot_bytes: int
+    overdue_rows: int
+    checks: int
+    failures: int
+
+
 def run(args) -> int:
+    if args.cases:
+        from bench.clocks import ensure
+
+        ensure(args.cases)
+    return 1 if report(args.week, args.upgrade, args.explain, args.profile, args.keep).failures else 0
+
+
+def report(
+    week_label: str | None = None,
+    upgrade: bool = False,
+    explain: int = 3,
+    profile: bool = False,
+    keep: bool = False,
+) -> ReportRun:
+    """Compute and build the week's report on the bench database (printing as it goes), check its
+    figures against plain SQL; the timings and how many checks failed."""
     from bench.queue_latency import code_version
 
     marker = common.read_marker() if common.database_exists() else None
@@ -452,15 +483,15 @@ def run(args) -> int:
             "then python -m bench.clocks"
         )
     app = common.make_app()
-    revision = _migrate(app, args.upgrade)
+    revision = _migrate(app, upgrade)
     from supervise.extensions import db
     from supervise.reports.weekly import Week
 
     with app.app_context():
         engine = db.engine
     week, now = _default_week(marker)
-    if args.week:
-        week = Week.parse(args.week)
+    if week_label:
+        week = Week.parse(week_label)
     if week.end > now:
         raise SystemExit(
             f"{week.label} ends after the data set's moment {now.isoformat()}: pick an earlier week"
@@ -504,7 +535,7 @@ def run(args) -> int:
     rest = build_seconds - sql
     print(f"  => SQL {sql:.2f} s in {len(build_calls)} statements; Python and the rest {rest:.2f} s")
 
-    failures = 0
+    failures, checks = 0, 1
     print("\nchecks (the report's figure vs plain SQL):")
     same = stored["data"] == json.loads(json.dumps(data))
     failures += not same
@@ -512,18 +543,19 @@ def run(args) -> int:
     for what, found, expected in _checks(engine, week, clocks, data, marker):
         ok = found == expected
         failures += not ok
+        checks += 1
         print(
             f"  {'ok  ' if ok else 'FAIL'} {what}: {_shown(found)}"
             + ("" if ok else f" (plain SQL: {_shown(expected)})")
         )
 
-    if args.explain:
-        for call in sorted(calls, key=lambda c: -c["seconds"])[: args.explain]:
+    if explain:
+        for call in sorted(calls, key=lambda c: -c["seconds"])[:explain]:
             print(f"\n--- {call['label']}: {call['seconds'] * 1000:.0f} ms in compute()\n{call['statement']}")
             print(f"parameters: {call['parameters']}")
             print("\nEXPLAIN (ANALYZE, BUFFERS)\n" + _explain(engine, call))
 
-    if args.profile:
+    if profile:
         _, pseconds, _, profiler, _ = _timed_compute(app, week, now, recorder, profile=True)
         out = io.StringIO()
         stats = pstats.Stats(profiler, stream=out)
@@ -533,7 +565,7 @@ def run(args) -> int:
         stats.dump_stats(path)
         print(f"\ncompute() under cProfile: {pseconds:.2f} s (also in {path})\n{out.getvalue()}")
 
-    if not args.keep:
+    if not keep:
         print(f"\ncleaned up: {_cleanup(engine)}")
 
     verdict = "under" if build_seconds < GOAL_SECONDS else "OVER"
@@ -543,12 +575,56 @@ def run(args) -> int:
     )
     if failures:
         print(f"{failures} check(s) FAILED")
-        return 1
-    return 0
+    return ReportRun(
+        cases=marker["cases"],
+        week=week.label,
+        compute_seconds=seconds,
+        build_seconds=build_seconds,
+        snapshot_bytes=stored["bytes"],
+        overdue_rows=len(data["overdue_cases"]),
+        checks=checks,
+        failures=failures,
+    )
+
+
+def figures(cases: int, smoke: bool = False) -> list[Figure]:
+    """The weekly report's build (≤ 15 s) over the whole tree — a province's report is one
+    province-wide snapshot, each county's view a slice of it — with every figure checked against
+    plain SQL (a difference raises)."""
+    from bench.clocks import ensure
+    from bench.generate import buffer_hits, ensure_smoke, hit_ratio
+    from bench.sweep import SMOKE_NEWLY_OVERDUE
+
+    if smoke:
+        cases = ensure_smoke()["cases"]
+    ensure(cases, newly=SMOKE_NEWLY_OVERDUE if smoke else None)
+    before = buffer_hits()
+    run_ = report(explain=0 if smoke else 3)
+    buffers = hit_ratio(before, buffer_hits())
+    if run_.failures:
+        raise RuntimeError(
+            f"{run_.failures} of the weekly report's {run_.checks} checks failed: see its output"
+        )
+    return [
+        Figure(
+            name=f"weekly report {run_.week}: services.build over {run_.cases:,} cases",
+            goal=f"≤ {GOAL_SECONDS:g} s",
+            measured=f"{run_.build_seconds:.2f} s (compute {run_.compute_seconds:.2f} s; "
+            f"{run_.overdue_rows:,} overdue rows, {run_.snapshot_bytes / 1e6:.1f} MB snapshot)",
+            ok=run_.build_seconds <= GOAL_SECONDS,
+            note=f"python -m bench.weekly_report --week {run_.week} ({run_.checks} checks against plain "
+            f"SQL); {buffers}",
+        )
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.weekly_report", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--cases",
+        type=int,
+        help="generate this data set and its clocks first unless the bench database holds them",
+    )
     parser.add_argument("--week", help="YYYY-Www (default: the last complete week before the sweep moment)")
     parser.add_argument(
         "--upgrade", action="store_true", help="migrate the bench database to the code's head first"
