@@ -180,6 +180,8 @@ def serve(host: str, port: int, web_workers: int) -> None:
     # The embedded Redis is ours to (re)start: a worker or cron starting while it is down must
     # wait for it, not start a second one that we would not know about.
     env[SERVE_CHILD_ENV] = "1"
+    # glibc hands large freed buffers (decoded photos) back to the system, as the Dockerfile sets.
+    env.setdefault("MALLOC_MMAP_THRESHOLD_", "131072")
     me = [sys.executable, "-m", "supervise.cli"]
     # The web processes' request counters, added up at each scrape of /metrics (gunicorn_conf.py
     # empties the directory at start).
