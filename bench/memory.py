@@ -193,6 +193,8 @@ class Gunicorn:
             "SECRET_KEY": (data / "secret_key").read_text().strip(),
             "SUPERVISE_ENCRYPTION_KEY": (data / "encryption_key").read_text().strip(),
             "PROXY_FIX_X_FOR": "1",  # behind one proxy: X-Forwarded-For is the citizen's address
+            # As the Dockerfile sets it (an explicit value in the environment wins).
+            "MALLOC_MMAP_THRESHOLD_": os.environ.get("MALLOC_MMAP_THRESHOLD_", "131072"),
             "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir,
             "LOG_LEVEL": "WARNING",
         }

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 VERSION_KEY = "supervise:refdata-version"
 STALE_AFTER_SECONDS = 300.0  # a backstop for changes that bumped nothing
 STALE_WITHOUT_REDIS_SECONDS = 30.0
+REDIS_RETRY_SECONDS = 5.0
 WATCHED_TABLES = frozenset(
     {"orgs", "users", "user_roles", "categories", "points", "settings", "calendar_days", "calendar_years"}
 )
@@ -53,6 +54,7 @@ class _Cache:
         self.version: Any = _UNREAD
         self.loaded_at = 0.0
         self.values: dict[str, Any] = {}
+        self.redis_retry_at = 0.0  # monotonic time before which Redis is not asked for the stamp
 
     def clear(self) -> None:
         with self.lock:
@@ -68,10 +70,17 @@ def _cache() -> _Cache:
 
 
 def _read_stamp() -> tuple[bool, Any]:
-    """(True, stamp) — the stamp may be None before the first bump — or (False, None) without Redis."""
+    """(True, stamp) — the stamp may be None before the first bump — or (False, None) without Redis.
+
+    After a failure Redis is not asked again for REDIS_RETRY_SECONDS: an unreachable host costs a
+    connect timeout, and every request of the process would pay it."""
+    cache = _cache()
+    if time.monotonic() < cache.redis_retry_at:
+        return False, None
     try:
         return True, redis_connection().get(VERSION_KEY)
     except RedisError:
+        cache.redis_retry_at = time.monotonic() + REDIS_RETRY_SECONDS
         return False, None
 
 
