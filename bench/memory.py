@@ -470,15 +470,7 @@ class MixedLoad:
             finally:
                 client.close()
 
-        started = time.perf_counter()
-        threads = [threading.Thread(target=worker, args=(n,), name=f"mixed-{n}") for n in range(clients)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        if errors:
-            raise errors[0]
-        return time.perf_counter() - started
+        return run_clients(worker, clients, "mixed", errors)
 
     def sign_in(self, client: Client) -> None:
         """Every client is also a signed-in staff browser (the desk pages need the session)."""
@@ -713,8 +705,14 @@ def send_hostile(port: int, payloads: list[Hostile], requests: int, clients: int
         finally:
             client.close()
 
+    return run_clients(worker, clients, "hostile", errors)
+
+
+def run_clients(worker, clients: int, name: str, errors: list[BaseException]) -> float:
+    """`worker(n)` in `clients` threads at once; the seconds they took. The first error a worker
+    put in `errors` is raised here, in the main thread."""
     started = time.perf_counter()
-    threads = [threading.Thread(target=worker, args=(n,), name=f"hostile-{n}") for n in range(clients)]
+    threads = [threading.Thread(target=worker, args=(n,), name=f"{name}-{n}") for n in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
