@@ -85,29 +85,43 @@ def _statement(slots: tuple[Slot, ...]) -> Select:
         .returning(events.c.id)
         .cte("new_event")
     )
-    ctes, outbox = [new_event], []
+    # One INSERT per table, its rows a UNION ALL in the order given: ids are drawn in that order,
+    # as the ORM's would be (a case's clocks are listed by start, then id). Separate CTEs would
+    # run in no set order.
+    by_table: dict[str, list[tuple[int, tuple[str, ...]]]] = {}
     for index, (name, keys) in enumerate(others, start=2):
+        by_table.setdefault(name, []).append((index, keys))
+    ctes, notices = [new_event], None
+    for name, rows in by_table.items():
         table = _TABLES[name]
-        parents = [new_case.c.id] + ([new_event.c.id] if "event_id" in table.c else [])
-        ids = ["case_id"] + (["event_id"] if "event_id" in table.c else [])
-        row = insert(table).from_select([*keys, *ids], select(*_params(index, table, keys), *parents))
+        with_event = "event_id" in table.c  # a photo's row names the event it came with
+        parents = [new_case.c.id, new_event.c.id] if with_event else [new_case.c.id]
+        ids = ["case_id", "event_id"] if with_event else ["case_id"]
+        both = new_case.join(new_event, true())  # one row each: not a cartesian product to warn of
+        keys = rows[0][1]
+        selects = [select(*_params(index, table, keys), *parents) for index, _ in rows]
+        if with_event:
+            selects = [row.select_from(both) for row in selects]
+        inserted = insert(table).from_select(
+            [*keys, *ids], union_all(*selects) if len(selects) > 1 else selects[0]
+        )
         if table is OutboxMessage.__table__:
-            outbox.append(row.returning(table.c.id).cte(f"new_{index}"))
+            notices = inserted.returning(table.c.id).cte(f"new_{name}")
         else:
-            ctes.append(row.cte(f"new_{index}"))
-    notices = union_all(*[select(o.c.id) for o in outbox]).subquery("notices") if outbox else None
+            ctes.append(inserted.cte(f"new_{name}"))
     if notices is None:
         return select(new_case.c.id, null()).add_cte(*ctes)
     return (
         select(new_case.c.id, notices.c.id)
         .select_from(new_case.join(notices, true()))
-        .add_cte(*ctes, *outbox)
+        .add_cte(*ctes, notices)
     )
 
 
 def _write_postgresql(session: Session, new: NewCase) -> Written:
     rows = [new.case, new.event, *new.clocks, *new.attachments, *new.outbox]
     values = [_row(obj) for obj in rows]
+    # Rows of one table share their columns (one INSERT … SELECT takes them all).
     slots = tuple((obj.__table__.name, tuple(row)) for obj, row in zip(rows, values, strict=True))
     params = {f"r{i}_{key}": value for i, row in enumerate(values) for key, value in row.items()}
     result = session.execute(_statement(slots), params).all()
