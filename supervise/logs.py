@@ -34,8 +34,9 @@ _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 job_context: ContextVar[dict[str, str | None] | None] = ContextVar("supervise_job_context", default=None)
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
-# Libraries that are chatty at DEBUG (Pillow prints every PNG chunk) stay at INFO or above.
-QUIET_LOGGERS = ("PIL", "asyncio", "urllib3", "botocore", "boto3", "s3transfer", "faker")
+# Libraries that are chatty at DEBUG (Pillow prints every PNG chunk; redis-py a capability probe
+# on every new connection to a Redis before 7.2) stay at INFO or above.
+QUIET_LOGGERS = ("PIL", "asyncio", "urllib3", "botocore", "boto3", "s3transfer", "faker", "redis.connection")
 
 
 def new_request_id(incoming: str | None = None) -> str:

@@ -92,7 +92,7 @@ class Hosts:
             try:
                 if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
                     return base
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or a first answer slow
                 pass
             time.sleep(0.2)
         raise AssertionError(f"{name} not ready: {(self.root / name / 'process.log').read_text()[-3000:]}")
