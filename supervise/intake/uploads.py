@@ -181,8 +181,9 @@ def _pixels_only(image: Image.Image, output: str) -> Image.Image:
     return clean
 
 
-def clean_image(data: bytes) -> tuple[bytes, str, int, int]:
-    """Decode, check and re-encode an image; returns (bytes, content type, width, height)."""
+def probe_image(data: bytes) -> str:
+    """The image's format, from its header and structure alone (no pixel decoded): what refuses a
+    non-image, a format we do not take or a bomb, without waiting for a decode slot."""
     try:
         with Image.open(io.BytesIO(data)) as probe:
             kind = probe.format
@@ -192,6 +193,18 @@ def clean_image(data: bytes) -> tuple[bytes, str, int, int]:
             if probe.width * probe.height > _pixel_cap(kind, probe, data):
                 raise _reject(TOO_LARGE)
             probe.verify()  # structure check; the image must be reopened afterwards
+        return kind
+    except InvalidInput:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise _reject(N_("文件不是有效的图片")) from exc
+
+
+def clean_image(data: bytes, kind: str | None = None) -> tuple[bytes, str, int, int]:
+    """Decode, check and re-encode an image; returns (bytes, content type, width, height).
+    `kind`: what `probe_image` already said of these bytes."""
+    kind = kind or probe_image(data)
+    try:
         content_type, _, output = FORMATS[kind]
         with Image.open(io.BytesIO(data)) as image:
             if kind in ("JPEG", "MPO"):
@@ -274,11 +287,12 @@ def decode_slot(deadline: float | None = None) -> Iterator[None]:
 def store_photos(store: UploadStore, photos: list[bytes]) -> list[StoredImage]:
     """Clean every photo (one decode slot at a time, all within one bounded wait), then store them:
     a refused photo or a busy server stores nothing."""
+    kinds = [probe_image(raw) for raw in photos]  # a refused file is a 422 even on a busy server
     deadline = time.monotonic() + current_app.config["UPLOAD_DECODE_WAIT_SECONDS"]
     cleaned = []
-    for raw in photos:
+    for raw, kind in zip(photos, kinds, strict=True):
         with decode_slot(deadline):
-            cleaned.append(clean_image(raw))
+            cleaned.append(clean_image(raw, kind))
     stored: list[StoredImage] = []
     try:
         for data, content_type, width, height in cleaned:

@@ -136,6 +136,22 @@ def test_decodes_beyond_the_process_limit_wait_briefly_then_get_a_chinese_503(ap
     assert submit_with(client, ("a.jpg", photo)).status_code == 201
 
 
+def test_a_refused_file_is_a_422_even_while_every_decode_slot_is_taken(app, client, demo):
+    """Non-images and bombs are judged by their header, before a decode slot is waited for: a busy
+    server must not tell a citizen to try again with a file that can never be taken (a load test
+    of hostile uploads got 503 "busy" for them)."""
+    from supervise.intake.uploads import decode_slot
+
+    app.config.update(UPLOAD_DECODE_CONCURRENCY=1, UPLOAD_DECODE_WAIT_SECONDS=0.2)
+    with decode_slot():
+        text = submit_with(client, ("note.png", "这不是图片".encode() * 50))
+        gif = submit_with(client, ("a.gif", saved(Image.new("RGB", (8, 8)), "GIF")))
+    for answer in (text, gif):
+        assert answer.status_code == 422, answer.get_json()
+        assert "photos" in answer.get_json()["error"]["details"]
+    assert db.session.scalar(select(func.count(Case.id))) == 0
+
+
 def test_the_decode_slots_are_per_process_and_n_at_once(app):
     """UPLOAD_DECODE_CONCURRENCY slots: N holders at once, the N+1st refused after the wait."""
     from supervise.intake.uploads import UploadsBusy, decode_slot
