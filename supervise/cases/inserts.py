@@ -59,9 +59,8 @@ def _row(obj: Any) -> dict[str, Any]:
 # A row's place in the statement: its table and the columns it sets.
 Slot = tuple[str, tuple[str, ...]]
 _TABLES: dict[str, Table] = {
-    t.name: t for t in (Case.__table__, Event.__table__, CaseClock.__table__, Attachment.__table__)
+    model.__table__.name: model.__table__ for model in (Case, Event, CaseClock, Attachment, OutboxMessage)
 }
-_TABLES[OutboxMessage.__table__.name] = OutboxMessage.__table__
 
 
 def _params(index: int, table: Table, keys: tuple[str, ...]) -> list:
