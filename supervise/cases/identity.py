@@ -54,6 +54,23 @@ def access_code_matches(key: str, tracking_no: str, code: str, stored_hash: str)
     return hmac.compare_digest(hash_access_code(key, tracking_no, code), stored_hash)
 
 
+def normalise_phone(phone: str) -> str:
+    """+86 138-1234-5678, 8613812345678 and 13812345678 are one number."""
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
+    return digits
+
+
+def reporter_hash(secret: str, phone: str | None) -> str | None:
+    """The same reporter across cases, without the number: an HMAC under the server's key, so a
+    leaked table cannot be turned back into phone numbers by hashing all 10⁹ of them."""
+    if not phone or not normalise_phone(phone):
+        return None
+    message = f"reporter-phone:{normalise_phone(phone)}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
 class IdentityBox:
     """Encrypts and decrypts reporter names and phone numbers (Fernet: AES + HMAC)."""
 

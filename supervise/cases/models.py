@@ -25,6 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from supervise.cases.states import (
     OPEN_STATES,
     CaseKind,
+    Channel,
     Disposal,
     Rating,
     RejectReason,
@@ -103,6 +104,7 @@ class Case(db.Model):
         CheckConstraint("escalation_level BETWEEN 0 AND 2", name="escalation_level_valid"),
         CheckConstraint("priority IN (-1, 0, 1)", name="priority_valid"),
         CheckConstraint(f"kind IS NULL OR kind IN ({sql_in(CaseKind)})", name="kind_valid"),
+        CheckConstraint(f"channel IN ({sql_in(Channel)})", name="channel_valid"),
         CheckConstraint(f"disposal IS NULL OR disposal IN ({sql_in(Disposal)})", name="disposal_valid"),
         CheckConstraint(
             f"reject_reason IS NULL OR reject_reason IN ({sql_in(RejectReason)})", name="reject_reason_valid"
@@ -127,6 +129,16 @@ class Case(db.Model):
         *_partial_queue_indexes("escalated", ESCALATED_SQL),
         *_partial_queue_indexes("overdue", OVERDUE_SQL),
         *_partial_queue_indexes("due_soon", DUE_SOON_SQL),
+        # Likely duplicates (重复件): the same subject unit's cases of the last 90 days, and the same
+        # reporter's cases (by keyed phone hash) — both ranges read newest first.
+        Index("ix_cases_subject_received", "subject_org_id", "received_at"),
+        Index(
+            "ix_cases_reporter_hash",
+            "reporter_hash",
+            "received_at",
+            postgresql_where=text("reporter_hash IS NOT NULL"),
+            sqlite_where=text("reporter_hash IS NOT NULL"),
+        ),
         # The weekly report counts by date range (reports/weekly.py).
         Index("ix_cases_received_at", "received_at"),
         Index(
@@ -177,6 +189,11 @@ class Case(db.Model):
     priority: Mapped[int] = mapped_column(SmallInteger, default=1)
     reporter_name_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     reporter_phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # A keyed hash of the normalised phone number (identity.reporter_hash): finds the same
+    # reporter's other cases (重复访) without decrypting anything; never reveals the number.
+    reporter_hash: Mapped[str | None] = mapped_column(String(64))
+    # 来源渠道 (states.Channel); `received_at` is the day it really arrived, back-dated by 登记.
+    channel: Mapped[str] = mapped_column(String(16), default=Channel.WEB, server_default=Channel.WEB.value)
 
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     response_due_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -24,12 +24,13 @@ from supervise.cases.identity import (
     mask_phone,
     new_access_code,
     new_tracking_no,
+    reporter_hash,
 )
 from supervise.cases.inserts import NewCase, attach_written, write_new_case
 from supervise.cases.labels import ACTION_LABELS, ACTOR_LABELS
 from supervise.cases.models import Attachment, Case, CaseDraft, Category, Event
 from supervise.cases.search import index_text
-from supervise.cases.states import OPEN_STATES, Action, Rating, Status
+from supervise.cases.states import OPEN_STATES, Action, Channel, Rating, Status
 from supervise.cases.workflow import Actor, Context
 from supervise.dbtypes import utcnow
 from supervise.deadlines import tracking
@@ -237,6 +238,8 @@ def submit_case(
         priority=0 if real_name else 1,
         reporter_name_enc=box.seal(data.get("name")),
         reporter_phone_enc=box.seal(data.get("phone")),
+        reporter_hash=reporter_hash(current_app.config["SECRET_KEY"], data.get("phone")),
+        channel=Channel.QR if point else Channel.WEB,
         received_at=ctx.now,
     )
     # 15 working days to answer, 5 for this org to take it on, and a real-name reporter is told

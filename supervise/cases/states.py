@@ -16,6 +16,22 @@ class Status(enum.StrEnum):
     CLOSED = "closed"  # 已办结
 
 
+class Channel(enum.StrEnum):
+    """来源渠道: how a complaint reached the platform. Staff register the last five (登记)."""
+
+    QR = "qr"  # 扫码: a point's QR code
+    WEB = "web"  # 网上: /report or the API without a point
+    PHONE = "phone"  # 来电 (12388 and the office's own line)
+    LETTER = "letter"  # 来信
+    VISIT = "visit"  # 来访
+    HOTLINE = "hotline"  # 12345 热线转办
+    IMPORT = "import"  # 其他系统转来 or a historical ledger loaded by `supervise import cases`
+
+
+# What intake may pick when registering a complaint by hand (登记); qr and web are the citizen's own.
+REGISTERED_CHANNELS = (Channel.PHONE, Channel.LETTER, Channel.VISIT, Channel.HOTLINE, Channel.IMPORT)
+
+
 class CaseKind(enum.StrEnum):
     """定性: what a case is, set at acceptance (DESIGN.md §2a)."""
 
