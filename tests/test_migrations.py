@@ -112,3 +112,69 @@ def test_existing_cases_and_accounts_are_carried_into_bodies_and_units(services,
     assert (cases[3].org_id, cases[3].unit_org_id, cases[3].owner_org_id) == (1, None, 1)
     assert (cases[4].org_id, cases[4].owner_org_id, cases[4].subject_org_id) == (1, 1, 1)
     assert roles == {1: "intake", 2: "leader", 3: "handler"}
+
+
+BEFORE_CHANNELS = "f15a02b2c3d4"  # the revision before cases had a channel and a reporter hash (issue 16)
+
+
+def test_existing_cases_get_their_channel_and_reporter_hash(services, scratch_url):
+    """Issue 16: a case from a point came by QR code, one without by the web form; a sealed phone
+    gets its keyed hash (the same number written two ways is one reporter), no phone none."""
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    from supervise.app import create_app
+    from supervise.cases.identity import IdentityBox, reporter_hash
+    from tests.conftest import app_config
+
+    app = create_app(app_config(services, SQLALCHEMY_DATABASE_URI=scratch_url))
+    directory = app.extensions["migrate"].directory
+    with app.app_context():
+        upgrade(directory=directory, revision=BEFORE_CHANNELS)
+        box = IdentityBox(app.config["ENCRYPTION_KEY"])
+        with db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO orgs (id, code, name, kind, parent_id, path, active)"
+                    " VALUES (1, 'county', '县纪委监委', 'commission', NULL, '/1/', true)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO categories (id, code, name, name_en, sort_order, active)"
+                    " VALUES (1, 'c', '其他', '', 0, true)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO points (id, token, org_id, name, active, created_at)"
+                    " VALUES (1, 'tok', 1, '窗口', true, '2026-11-01')"
+                )
+            )
+            for number, point, phone in (
+                (1, 1, "13812345678"),
+                (2, None, "+86 138-1234-5678"),
+                (3, None, None),
+            ):
+                conn.execute(
+                    text(
+                        "INSERT INTO cases (id, tracking_no, access_code_hash, status, version, org_id,"
+                        " owner_org_id, subject_org_id, category_id, point_id, subject, content,"
+                        " about_org_head, real_name, priority, reporter_phone_enc, received_at,"
+                        " response_due_at, due_provisional, extension_days, reopen_count, escalation_level,"
+                        f" updated_at) VALUES ({number}, 'MS-{number}', 'x', 'received', 1, 1, 1, 1, 1,"
+                        " :point, 's', 'c', false, false, 1, :phone, '2026-11-02', '2026-11-20', false,"
+                        " 0, 0, 0, '2026-11-02')"
+                    ),
+                    {"point": point, "phone": box.seal(phone)},
+                )
+        upgrade(directory=directory)
+        with db.engine.connect() as conn:
+            rows = {r.id: r for r in conn.execute(text("SELECT id, channel, reporter_hash FROM cases"))}
+        db.engine.dispose()
+    expected = reporter_hash(app.config["SECRET_KEY"], "13812345678")
+    assert [(rows[i].channel, rows[i].reporter_hash) for i in (1, 2, 3)] == [
+        ("qr", expected),
+        ("web", expected),
+        ("web", None),
+    ]
