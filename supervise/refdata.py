@@ -39,6 +39,8 @@ STALE_WITHOUT_REDIS_SECONDS = 30.0
 REDIS_RETRY_SECONDS = 5.0
 WATCHED_TABLES = frozenset(
     {"orgs", "users", "user_roles", "categories", "points", "settings", "calendar_days", "calendar_years"}
+    # Which point an old QR sticker names (a reissued code): written with `points`, or alone by an import.
+    | {"retired_point_tokens"}
 )
 _EXTENSION = "supervise.refdata"
 _CHANGED = "supervise.refdata_changed"

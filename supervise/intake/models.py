@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Date, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -11,6 +12,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from supervise.dbtypes import UTCDateTime, utcnow
 from supervise.extensions import db
 from supervise.orgs.models import Org
+
+if TYPE_CHECKING:
+    from supervise.staff.models import User
 
 
 def new_point_token() -> str:
@@ -29,6 +33,27 @@ class Point(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     org: Mapped[Org] = relationship()
+
+
+class RetiredPointToken(db.Model):
+    """A point's earlier QR token, kept when its code was reissued (重新生成二维码).
+
+    The old sticker then opens a page saying 此码已更换, with the place's name and a link to the
+    point's current form; it never takes a complaint itself. The token stays unique across live and
+    retired codes (128 random bits each), so an old sticker always names exactly one point.
+    """
+
+    __tablename__ = "retired_point_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    point_id: Mapped[int] = mapped_column(ForeignKey("points.id"), index=True)
+    retired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Nullable: a reissue from the command line or an import has no signed-in admin.
+    retired_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    point: Mapped[Point] = relationship()
+    retired_by: Mapped[User | None] = relationship()
 
 
 class PointScan(db.Model):

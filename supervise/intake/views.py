@@ -48,7 +48,7 @@ from supervise.intake.limits import (
     limit_lookup_rate,
     limit_lookups,
 )
-from supervise.intake.points import count_scan, point_by_token
+from supervise.intake.points import count_scan, point_by_token, replaced_point
 from supervise.intake.uploads import MAX_PHOTOS, read_photos
 
 bp = Blueprint("citizen", __name__)
@@ -183,13 +183,31 @@ def point_form(token: str):
     """The form behind a QR code: the point (and so the handling org) is already known."""
     point = point_by_token(token)
     if point is None:
-        abort(404)
+        point = replaced_point(token)
+        if point is None:
+            abort(404)
+        if point.active:
+            return _replaced_code(point)
     if not point.active:
         return render_template("public/inactive_point.html", point=point), 410
     if request.method == "POST":
         return _submit(point)
     count_scan(point)
     return _form_page(point)
+
+
+def _replaced_code(point):
+    """An old sticker of a point whose code was reissued (此码已更换).
+
+    A scan shows the place and a link to its current form, and is not counted: following the link
+    counts it once, on the point. A form still open from before the reissue creates no case: it is
+    sent to the current form with nothing kept, so the citizen checks the place and files there."""
+    if request.method == "POST":
+        target = url_for("citizen.point_form", token=point.token, replaced=1)
+        if _wants_json():
+            return jsonify({"redirect": target})
+        return redirect(target, 303)
+    return render_template("public/point_replaced.html", point=point), 410
 
 
 @bp.route("/report", methods=["GET", "POST"])

@@ -1,4 +1,5 @@
-"""Supervision points of the admin's subtree, their QR codes and printable posters."""
+"""Supervision points of the admin's subtree, their QR codes and printable posters; renaming or moving
+a point to another org, and reissuing its QR code (the old sticker then says 此码已更换)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import hashlib
 import re
 from datetime import timedelta
 
-from flask import current_app, make_response, request
+from flask import current_app, flash, make_response, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_login import current_user
 from sqlalchemy import func, select
 
 from supervise.cases.models import Category
@@ -17,12 +19,15 @@ from supervise.dbtypes import utcnow
 from supervise.deadlines.calendar import local_date
 from supervise.extensions import db
 from supervise.i18n import N_
-from supervise.intake.models import Point, PointScan
+from supervise.intake.models import Point, PointScan, RetiredPointToken
+from supervise.intake.points import reissue_token
 from supervise.intake.qr import point_url, qr_png, render_poster
 from supervise.orgs.models import Org
 from supervise.staff.admin.common import (
     Form,
     bp,
+    changes_between,
+    commit_change,
     form_page,
     get_in_scope_or_404,
     org_in_scope,
@@ -32,7 +37,7 @@ from supervise.staff.admin.common import (
     toggle_active,
 )
 from supervise.staff.auth import staff_required
-from supervise.staff.models import Role
+from supervise.staff.models import Role, User
 
 SCAN_DAYS = 30
 
@@ -88,6 +93,75 @@ def point_create() -> ResponseReturnValue:
         org=org.code,
         name=name,
     )
+
+
+@bp.get("/points/<int:point_id>")
+@staff_required(Role.ADMIN)
+def point_page(point_id: int, errors: dict[str, str] | None = None, status: int = 200) -> ResponseReturnValue:
+    """One point: its name and org (rename, move), its current code, and reissuing the code."""
+    point = get_in_scope_or_404(Point, point_id)
+    retired = db.session.scalars(
+        select(RetiredPointToken)
+        .where(RetiredPointToken.point_id == point.id)
+        .order_by(RetiredPointToken.retired_at.desc(), RetiredPointToken.id.desc())
+    ).all()
+    return form_page(
+        "staff/admin/points.html",
+        errors,
+        status,
+        point=point,
+        retired=retired,
+        orgs=subtree_orgs(),
+        base_url=current_app.config["BASE_URL"],
+        point_url=point_url,
+    )
+
+
+@bp.post("/points/<int:point_id>")
+@staff_required(Role.ADMIN)
+def point_update(point_id: int) -> ResponseReturnValue:
+    """Rename a point or move it to another org of the admin's scope (a unit, or a discipline body
+    for its own reception room: a point belongs to the org that answers for it, DESIGN.md §2a).
+
+    Cases already received keep the subject unit and owner they were routed to; new submissions
+    route by the point's new org from the next request on (the points table is reference data)."""
+    point = get_in_scope_or_404(Point, point_id)
+    form = Form()
+    name = form.text("name", N_("监督点名称"), 200)
+    org = org_or_404(request.form.get("org"))  # outside the scope, or walled off: 404
+    if not org.active and org.id != point.org_id:
+        form.errors["org"] = _("%(org)s 已停用，不能把监督点移到这里", org=org.name)
+    if form.errors:
+        return point_page(point.id, form.errors, 422)
+    changes = changes_between({"name": point.name, "org": point.org.code}, {"name": name, "org": org.code})
+    if changes:
+        point.name, point.org = name, org
+        commit_change("point.update", point=point.id, changes=changes)
+        if "org" in changes:
+            flash(
+                _(
+                    "监督点 %(name)s 已移至 %(org)s。已收到的反映仍按原单位办理，此后的反映按新单位受理。",
+                    name=name,
+                    org=org.name,
+                )
+            )
+        else:
+            flash(_("监督点 %(name)s 已保存", name=name))
+    return redirect(url_for("admin.point_page", point_id=point.id))
+
+
+@bp.post("/points/<int:point_id>/reissue")
+@staff_required(Role.ADMIN)
+def point_reissue(point_id: int) -> ResponseReturnValue:
+    """A new random code for the point (a sticker lost, defaced or posted in the wrong place). The
+    old code keeps naming the point but takes no complaint: it shows 此码已更换 and links here."""
+    point = get_in_scope_or_404(Point, point_id)
+    if request.form.get("confirm") != "yes":
+        return point_page(point.id, {"confirm": _("请勾选确认：重新生成后，旧二维码将停止接收反映")}, 422)
+    reissue_token(point, db.session.get(User, current_user.id))
+    commit_change("point.reissue", point=point.id, name=point.name)
+    flash(_("已为 %(name)s 重新生成二维码。请打印新的二维码替换旧码，旧码已停止接收反映。", name=point.name))
+    return redirect(url_for("admin.point_page", point_id=point.id))
 
 
 @bp.post("/points/<int:point_id>/active")
