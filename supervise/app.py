@@ -54,6 +54,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from supervise.api.base import register_error_handlers
     from supervise.cases.schemas import SubmitSchema
     from supervise.intake import files, views
+    from supervise.registration import views as registration_views
     from supervise.reports import models as _report_models  # noqa: F401  (registers the tables)
     from supervise.reports import views as report_views
     from supervise.staff import admin as staff_admin
@@ -65,6 +66,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(staff.blp)
     for blueprint in (ops.bp, views.bp, files.bp, i18n.bp, staff_views.bp, staff_admin.bp, report_views.bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(registration_views.bp)  # 登记来信来访 and the receipt slip (/staff/register)
     # CSRF protects session-authenticated forms (the staff UI). The API authenticates by Bearer
     # token, and citizens have no session to abuse: their forms are guarded by rate limits and
     # the idempotency token instead, so a WeChat browser that drops cookies can still submit.
@@ -88,6 +90,7 @@ def _template_helpers(app: Flask) -> None:
     from supervise import i18n
     from supervise.cases.labels import (
         ACTION_LABELS,
+        CHANNEL_LABELS,
         DISPOSAL_LABELS,
         KIND_LABELS,
         ORG_KIND_LABELS,
@@ -100,6 +103,7 @@ def _template_helpers(app: Flask) -> None:
         languages=i18n.LANGUAGES,
         status_labels=STATUS_LABELS,
         action_labels=ACTION_LABELS,
+        channel_labels=CHANNEL_LABELS,
         kind_labels=KIND_LABELS,
         disposal_labels=DISPOSAL_LABELS,
         reject_reason_labels=REJECT_REASON_LABELS,

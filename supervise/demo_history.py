@@ -33,7 +33,7 @@ from sqlalchemy import func, select
 
 from supervise.cases import services, workflow
 from supervise.cases.models import Case
-from supervise.cases.states import CaseKind, Rating, Status
+from supervise.cases.states import REGISTERED_CHANNELS, CaseKind, Rating, Status
 from supervise.cases.workflow import Actor
 from supervise.dbtypes import utcnow
 from supervise.deadlines.calendar import SHANGHAI, get_calendar, local_date
@@ -42,7 +42,8 @@ from supervise.deadlines.services import run_sweep
 from supervise.errors import DomainError
 from supervise.extensions import db
 from supervise.intake.models import Point
-from supervise.orgs.models import Org
+from supervise.orgs.models import UNIT_KINDS, Org
+from supervise.registration.services import register_case
 from supervise.reports import services as reports
 from supervise.reports.models import PeriodicRun, WeeklyReport
 from supervise.staff.models import User
@@ -52,6 +53,7 @@ MARKER_JOB = "demo_history"
 MARKER_PERIOD = "loaded"
 WEEKS = 8
 CASES_PER_WORKING_DAY = 1.6  # about 65 cases over eight weeks: enough for every tab, quick to load
+REGISTERED_SHARE = 0.2  # of them, registered by intake from a call, letter or visit
 SEED = 2026
 
 # Who works a case at each discipline body: intake (受理), handler (承办), supervisor (审核、延期).
@@ -191,7 +193,9 @@ class _History:
         self.actors: dict[str, Actor] = {}
         self.org_codes = dict(db.session.execute(select(Org.id, Org.code)).all())
         self.points = db.session.execute(
-            select(Point.token, Org.code, Org.name).join(Org, Point.org_id == Org.id).order_by(Point.id)
+            select(Point.token, Org.code, Org.name, Org.kind)
+            .join(Org, Point.org_id == Org.id)
+            .order_by(Point.id)
         ).all()
         self.codes: dict[str, str] = {}  # tracking number → access code, as the citizen keeps it
 
@@ -238,7 +242,7 @@ class _History:
         return whole + (1 if self.rng.random() < mean - whole else 0) + (1 if self.rng.random() < 0.15 else 0)
 
     def submit(self, when: datetime) -> None:
-        token, _org_code, org_name = self.rng.choice(self.points)
+        token, org_code, org_name, org_kind = self.rng.choice(self.points)
         category = self.rng.choices(list(CATEGORY_WEIGHTS), weights=list(CATEGORY_WEIGHTS.values()))[0]
         subject, content = self.rng.choice(COMPLAINTS[category])
         data: dict[str, Any] = {
@@ -252,7 +256,16 @@ class _History:
             # Few distinct numbers, in the style of demo.py's; the default SMS gateway only logs
             # them masked (SMS_GATEWAY=log), and demo data is refused in production.
             data["phone"] = f"1380000{self.rng.randint(0, 9999):04d}"
-        case, code = services.submit_case(data, now=when)
+        if self.rng.random() < REGISTERED_SHARE:
+            # A call, letter or visit the county's intake registers the same day (登记): the channel
+            # filter and the report's channel table have something to show.
+            del data["point"]
+            data["channel"] = self.rng.choice(list(REGISTERED_CHANNELS))
+            if org_kind in UNIT_KINDS:  # about a body's own office: the commission, as on /report
+                data["subject_unit"] = org_code
+            case, code = register_case(data, self.actor("demo-intake"), now=when)
+        else:
+            case, code = services.submit_case(data, now=when)
         self.codes[case.tracking_no] = code
         self.plan(case.tracking_no, local_date(when))
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from supervise.cases.models import Case, Event
-from supervise.cases.states import Action, CaseKind, Status
+from supervise.cases.states import REGISTERED_CHANNELS, Action, CaseKind, Status
 from supervise.deadlines.models import Escalation
 from supervise.demo import load_demo
 from supervise.demo_history import WEEKS, load_history
@@ -44,6 +44,8 @@ def test_history_fills_every_page_through_the_services_once(app, client, auth):
         ).all()
     )
     assert all(first[c.id] == c.received_at for c in cases)
+    # Calls, letters and visits registered by intake sit beside the QR cases (issue 16).
+    assert {c.channel for c in cases} & set(REGISTERED_CHANNELS) and {c.channel for c in cases} & {"qr"}
 
     # Overdue and escalated at both levels, still open now: the 已超期 and 督办 tabs have rows.
     levels = set(db.session.scalars(select(Escalation.level)))

@@ -40,6 +40,18 @@ ACTION_LABELS = {
     "warn": N_("即将超期提醒"),
     "escalate": N_("督办"),
     "deadline_changed": N_("期限调整"),
+    "reissue_code": N_("重新打印回执（更换查询码）"),
+}
+
+# 来源渠道 (states.Channel): how the complaint reached the platform.
+CHANNEL_LABELS = {
+    "qr": N_("扫码"),
+    "web": N_("网上"),
+    "phone": N_("来电"),
+    "letter": N_("来信"),
+    "visit": N_("来访"),
+    "hotline": N_("12345热线转办"),
+    "import": N_("其他系统转来"),
 }
 
 KIND_LABELS = {

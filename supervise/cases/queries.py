@@ -67,6 +67,7 @@ class Filters:
     status: str | None = None
     category: str | None = None
     point: str | None = None
+    channel: str | None = None  # 来源渠道 (states.Channel)
     real_name: bool = False
     received_from: date | None = None
     received_to: date | None = None
@@ -149,6 +150,8 @@ def filtered(session: Session, actor: Actor, clocks: Clocks, now: datetime, f: F
         stmt = stmt.where(Case.category_id.in_(select(Category.id).where(Category.code == f.category)))
     if f.point:
         stmt = stmt.where(Case.point_id.in_(select(Point.id).where(Point.token == f.point)))
+    if f.channel:
+        stmt = stmt.where(Case.channel == f.channel)
     if f.real_name and actor.at_body:  # a unit is never told who gave their name (§2a)
         stmt = stmt.where(Case.real_name.is_(True))
     if f.received_from:

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from supervise.cases.queries import QUEUES
-from supervise.cases.states import STAFF_ACTIONS, CaseKind, Disposal, Rating, RejectReason
+from supervise.cases.states import STAFF_ACTIONS, CaseKind, Channel, Disposal, Rating, RejectReason
 from supervise.i18n import N_
 
 REQUIRED = {"required": N_("此项为必填项"), "null": N_("此项不能为空")}
@@ -204,6 +204,11 @@ class QueueArgsSchema(StrictSchema):
     status = fields.String(load_default=None)
     category = fields.String(load_default=None)
     point = fields.String(load_default=None)
+    channel = fields.String(
+        load_default=None,
+        validate=validate.OneOf([c.value for c in Channel]),
+        metadata={"description": "来源渠道: " + " | ".join(c.value for c in Channel)},
+    )
     real_name = fields.Boolean(load_default=False)
     received_from = fields.Date(
         load_default=None, validate=SANE_DATES, metadata={"description": "a day in 2000-01-01 … 2099-12-31"}
@@ -319,6 +324,9 @@ class CaseSummarySchema(Schema):
     version = fields.Integer()
     category = fields.String()
     subject = fields.String()
+    channel = fields.String(
+        metadata={"description": "来源渠道: qr | web | phone | letter | visit | hotline | import"}
+    )
     point = fields.String(allow_none=True)
     org = fields.String(metadata={"description": "where the case sits now (who acts next)"})
     owner = fields.String(allow_none=True, metadata={"description": "the discipline body that owns it"})

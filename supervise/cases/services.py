@@ -213,41 +213,18 @@ def submit_case(
     # a body with someone to accept it.
     tree = OrgTree.cached(session)
     subject_id = _subject_unit(tree, point, data.get("subject_unit"))
-    owner_id = tree.owner_for(subject_id, about_leadership=bool(data.get("about_org_head")))
-    tracking_no = new_tracking_no()
     code = access_code_for_key(current_app.config["SECRET_KEY"], key) if key else new_access_code()
-    box = identity_box()
-    real_name = bool(data.get("name"))  # the schema requires a phone number with a name
-    case = Case(
-        tracking_no=tracking_no,
-        access_code_hash=hash_access_code(current_app.config["SECRET_KEY"], tracking_no, code),
-        status=Status.RECEIVED,
-        org_id=owner_id,
-        owner_org_id=owner_id,
-        subject_org_id=subject_id,
-        point_id=point.id if point else None,
+    case, clocks = build_case(
+        data,
+        ctx,
+        tree,
+        subject_id=subject_id,
         category_id=category.id,
-        subject=data["subject"].strip(),
-        content=data["content"].strip(),
-        occurred_on=data.get("occurred_at"),
-        location=data.get("location"),
-        about_org_head=bool(data.get("about_org_head")),
-        submit_key=digest,
-        search_text=index_text(data["subject"], data["content"], data.get("location")),
-        real_name=real_name,
-        priority=0 if real_name else 1,
-        reporter_name_enc=box.seal(data.get("name")),
-        reporter_phone_enc=box.seal(data.get("phone")),
-        reporter_hash=reporter_hash(current_app.config["SECRET_KEY"], data.get("phone")),
+        code=code,
         channel=Channel.QR if point else Channel.WEB,
-        received_at=ctx.now,
+        point_id=point.id if point else None,
+        submit_key=digest,
     )
-    # 15 working days to answer, 5 for this org to take it on, and a real-name reporter is told
-    # of the acceptance within 15 (DESIGN.md §4).
-    clocks = [
-        tracking.new_clock(ctx.clocks, case, kind, ctx.now)
-        for kind in (ClockKind.RESPONSE, ClockKind.STAGE, *([ClockKind.ACK] if real_name else []))
-    ]
     received = Event(
         at=ctx.now,
         action=Action.SUBMIT.value,
@@ -256,20 +233,8 @@ def submit_case(
         public=True,
         note="诉求已提交",
     )
-    notices = [
-        OutboxMessage(
-            kind="case_received", channel="inapp", payload={"org_id": owner_id, "role": Role.INTAKE.value}
-        )
-    ]
-    if images:  # the job thumbnails every attachment of the case that lacks one
-        notices.append(OutboxMessage(kind="make_thumbnails", channel="thumbnail", payload={}))
-    photos_rows = [
-        Attachment(sha256=i.sha256, content_type=i.content_type, size=i.size, width=i.width, height=i.height)
-        for i in images
-    ]
     try:
-        written = write_new_case(session, NewCase(case, received, clocks, photos_rows, notices))
-        enqueue_after_commit(session, written.outbox_ids)
+        case_id = write_case(session, case, received, clocks, images)
         _commit_keeping_state(session)
     except IntegrityError:
         # Two copies of one form raced past the idempotency lookup (the loser returns the winner),
@@ -278,7 +243,85 @@ def submit_case(
         if _attempt < 3:
             return submit_case(data, photos, now, _attempt=_attempt + 1)
         raise
-    return attach_written(session, case, written.case_id), code
+    return attach_written(session, case, case_id), code
+
+
+def build_case(
+    data: dict[str, Any],
+    ctx: Context,
+    tree: OrgTree,
+    *,
+    subject_id: int,
+    category_id: int,
+    code: str,
+    channel: Channel,
+    point_id: int | None = None,
+    submit_key: str | None = None,
+    received_at: datetime | None = None,
+    start_day: date | None = None,
+) -> tuple[Case, list[CaseClock]]:
+    """A new case from a form's fields (SubmitSchema's), routed to its owner and with its clocks,
+    not yet written: a citizen's submission and a staff registration (登记) both start here.
+
+    `received_at` is when it arrived (default now) and `start_day` the day its clocks count from
+    (default that moment's day): a letter registered days after it came keeps its own deadline."""
+    owner_id = tree.owner_for(subject_id, about_leadership=bool(data.get("about_org_head")))
+    tracking_no = new_tracking_no()
+    box = identity_box()
+    real_name = bool(data.get("name"))  # the schema requires a phone number with a name
+    received_at = received_at or ctx.now
+    case = Case(
+        tracking_no=tracking_no,
+        access_code_hash=hash_access_code(current_app.config["SECRET_KEY"], tracking_no, code),
+        status=Status.RECEIVED,
+        org_id=owner_id,
+        owner_org_id=owner_id,
+        subject_org_id=subject_id,
+        point_id=point_id,
+        category_id=category_id,
+        subject=data["subject"].strip(),
+        content=data["content"].strip(),
+        occurred_on=data.get("occurred_at"),
+        location=data.get("location"),
+        about_org_head=bool(data.get("about_org_head")),
+        submit_key=submit_key,
+        search_text=index_text(data["subject"], data["content"], data.get("location")),
+        real_name=real_name,
+        priority=0 if real_name else 1,
+        reporter_name_enc=box.seal(data.get("name")),
+        reporter_phone_enc=box.seal(data.get("phone")),
+        reporter_hash=reporter_hash(current_app.config["SECRET_KEY"], data.get("phone")),
+        channel=channel,
+        received_at=received_at,
+    )
+    # 15 working days to answer, 5 for this org to take it on, and a real-name reporter is told
+    # of the acceptance within 15 (DESIGN.md §4).
+    clocks = [
+        tracking.new_clock(ctx.clocks, case, kind, received_at, start_day=start_day)
+        for kind in (ClockKind.RESPONSE, ClockKind.STAGE, *([ClockKind.ACK] if real_name else []))
+    ]
+    return case, clocks
+
+
+def write_case(session, case: Case, first: Event, clocks: list[CaseClock], images: list[StoredImage]) -> int:
+    """Write a built case with its first event, clocks and photos' rows, and tell the owner's
+    intake (outbox), in the session's transaction; the caller commits. Returns the case's id."""
+    notices = [
+        OutboxMessage(
+            kind="case_received",
+            channel="inapp",
+            payload={"org_id": case.owner_org_id, "role": Role.INTAKE.value},
+        )
+    ]
+    if images:  # the job thumbnails every attachment of the case that lacks one
+        notices.append(OutboxMessage(kind="make_thumbnails", channel="thumbnail", payload={}))
+    photos_rows = [
+        Attachment(sha256=i.sha256, content_type=i.content_type, size=i.size, width=i.width, height=i.height)
+        for i in images
+    ]
+    written = write_new_case(session, NewCase(case, first, clocks, photos_rows, notices))
+    enqueue_after_commit(session, written.outbox_ids)
+    return written.case_id
 
 
 def _commit_keeping_state(session) -> None:
@@ -602,6 +645,7 @@ def summary_view(case: Case, clocks: Clocks, now: datetime, actor: Actor | None 
         "category": case.category.code,
         "category_name": case.category.name,
         "subject": case.subject,
+        "channel": case.channel,
         "point": case.point.name if case.point else None,
         "org": case.org.code,
         "org_name": case.org.name,

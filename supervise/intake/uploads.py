@@ -29,9 +29,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from marshmallow import Schema, ValidationError
 from PIL import ExifTags, Image, UnidentifiedImageError
 from sqlalchemy import event, or_, select
 from sqlalchemy.orm import Session
@@ -252,6 +254,30 @@ def read_photos(files: list[FileStorage]) -> list[bytes]:
             raise _reject(N_("文件不是有效的图片"))
         photos.append(data)
     return photos
+
+
+@dataclass
+class FormInput:
+    data: dict[str, Any]
+    photos: list[bytes]
+    errors: dict[str, Any]
+
+
+def load_with_photos(schema: Schema, fields: dict[str, Any], files: list[FileStorage]) -> FormInput:
+    """A form's fields through its schema and its photos read, every problem of both gathered:
+    a citizen or a clerk sees all that is wrong at once, not one thing per round trip."""
+    errors: dict[str, Any] = {}
+    data: dict[str, Any] = {}
+    try:
+        data = schema.load(fields)
+    except ValidationError as exc:
+        errors.update(exc.messages)
+    try:
+        photos = read_photos(files)
+    except InvalidInput as exc:
+        errors.update(exc.details)
+        photos = []
+    return FormInput(data, photos, errors)
 
 
 _SLOTS_LOCK = threading.Lock()

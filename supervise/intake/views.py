@@ -49,7 +49,7 @@ from supervise.intake.limits import (
     limit_lookups,
 )
 from supervise.intake.points import count_scan, point_by_token, replaced_point
-from supervise.intake.uploads import MAX_PHOTOS, read_photos
+from supervise.intake.uploads import MAX_PHOTOS, load_with_photos, read_photos
 
 bp = Blueprint("citizen", __name__)
 
@@ -154,20 +154,12 @@ def _submit(point):
     fields = {k: raw[k] for k in (*FORM_FIELDS, "idempotency_key") if k in raw}
     if point is not None:
         fields["point"] = point.token
-    data: dict[str, Any] = {}
-    try:
-        data = SubmitSchema().load(fields)
-    except ValidationError as exc:
-        errors.update(exc.messages)
-    try:
-        photos = read_photos(request.files.getlist("photos"))
-    except InvalidInput as exc:
-        errors.update(exc.details)
-        photos = []
+    form = load_with_photos(SubmitSchema(), fields, request.files.getlist("photos"))
+    errors.update(form.errors)
     if errors:
         return _form_page(point, raw, errors, 422)
     try:
-        case, code = services.submit_case(data, photos)
+        case, code = services.submit_case(form.data, form.photos)
     except InvalidInput as exc:  # 503 when the photo store is down (UploadsUnavailable), else 422
         return _form_page(point, raw, exc.details, exc.status)
     links.keep_receipt(case, code)

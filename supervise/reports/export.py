@@ -286,6 +286,7 @@ def to_xlsx(view: dict[str, Any]) -> bytes:
     put(ws, notes, 1, "说明").font = bold
     for i, note in enumerate(view["footnotes"], start=1):
         put(ws, notes + i, 1, f"{i}. {note}")
+    _channel_table(ws, notes + len(view["footnotes"]) + 2, view, put, bold, header_fill, border)
 
     # Sheet 2: 超期件清单
     ws = wb.create_sheet("超期件清单")
@@ -314,6 +315,26 @@ def to_xlsx(view: dict[str, Any]) -> bytes:
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
+
+
+def _channel_table(ws, top: int, view: dict[str, Any], put, bold, fill, border) -> None:
+    """本周收件 by 来源渠道 under the summary's notes (issue 16), one row per org, subtree included.
+    Below the notes, not a sheet of its own: readers and scripts know the workbook's two sheets.
+    Reports stored before issue 16 have no channel counts: nothing is written for them."""
+    if not view["orgs"] or "channels" not in view["orgs"][0]:
+        return
+    from supervise.cases.labels import CHANNEL_LABELS
+
+    put(ws, top, 1, "本周收件来源渠道（合计，含下属单位）").font = bold
+    headers = [ORG_HEADER, *CHANNEL_LABELS.values(), "合计"]
+    for col, label in enumerate(headers, start=1):
+        cell = put(ws, top + 1, col, label)
+        cell.font, cell.fill, cell.border = bold, fill, border
+    for r, org in enumerate(view["orgs"], start=top + 2):
+        counts = org["channels"]
+        values = [_name(org, view), *(counts.get(code, 0) for code in CHANNEL_LABELS), sum(counts.values())]
+        for col, value in enumerate(values, start=1):
+            put(ws, r, col, value).border = border
 
 
 # -- HTML and plain text ---------------------------------------------------------------------------------

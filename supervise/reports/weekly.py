@@ -244,6 +244,29 @@ def _counts_by_org(session: Session, week: Week, clocks: Clocks) -> dict[int, di
     return out
 
 
+def _channels_by_org(session: Session, week: Week) -> dict[int, dict[str, int]]:
+    """本周收件 by 来源渠道 per owning body: one GROUP BY owner, channel (issue 16)."""
+    out: dict[int, dict[str, int]] = {}
+    stmt = (
+        select(_owner(), Case.channel, func.count())
+        .where(_in(Case.received_at, week))
+        .group_by(_owner(), Case.channel)
+    )
+    for org_id, channel, count in session.execute(stmt):
+        out.setdefault(org_id, {})[channel] = int(count)
+    return out
+
+
+def _roll_up_channels(orgs: list[_Row], own: dict[int, dict[str, int]]) -> dict[int, dict[str, int]]:
+    """Each body's channel counts with those of the bodies below it (as `_roll_up` does the figures)."""
+    totals = {o.id: dict(own.get(o.id) or {}) for o in orgs}
+    for org in reversed(orgs):
+        if org.parent_id in totals:
+            for channel, count in totals[org.id].items():
+                totals[org.parent_id][channel] = totals[org.parent_id].get(channel, 0) + count
+    return totals
+
+
 def _responded(session: Session, week: Week) -> dict[int, tuple]:
     """(on time, late) per org: response clocks met by a published answer within the week."""
     return _per_org(
@@ -402,6 +425,7 @@ def compute(
             "working_days_overdue"
         ]
     totals = _roll_up(orgs, own)
+    channels = _roll_up_channels(orgs, _channels_by_org(session, week))
     trend_weeks = [week.previous(n) for n in range(TREND_WEEKS - 1, -1, -1)]
     trend_totals = [_trend_point(session, orgs, w) for w in trend_weeks]
     rows = []
@@ -419,6 +443,7 @@ def compute(
                 "own": {**mine, **rates(mine)},
                 "total": total,
                 "flags": _flags(total, thresholds),
+                "channels": channels[org.id],  # 本周收件 by 来源渠道, subtree included
                 "trend": [
                     {"week": w.label, **point[org.id]}
                     for w, point in zip(trend_weeks, trend_totals, strict=True)
@@ -474,6 +499,7 @@ def view_for(data: dict[str, Any], org_id: int | None = None) -> dict[str, Any]:
         **{k: v for k, v in data.items() if k not in ("orgs", "overdue_cases")},
         "org": {"id": top["id"], "code": top["code"], "name": top["name"]},
         "summary": top["total"],
+        "channels": top.get("channels", {}),  # absent from reports stored before issue 16
         "flags": top["flags"],
         "trend": top["trend"],
         "orgs": [o for o in orgs if o["id"] in inside],
