@@ -17,6 +17,7 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from supervise.app import create_app
 from supervise.extensions import db
+from supervise.imports.cli import import_group
 from supervise.intake.cli import qr_group
 from supervise.orgs.models import OrgKind
 
@@ -801,6 +802,7 @@ def restore(archive: Path, force: bool) -> None:
 
 
 main.add_command(qr_group)
+main.add_command(import_group)
 
 if __name__ == "__main__":
     main()

@@ -17,6 +17,7 @@ from supervise.settings import Setting
 from supervise.staff.admin import (  # noqa: F401
     calendar,
     categories,
+    imports,
     index,
     jobs,
     orgs,
