@@ -229,6 +229,8 @@ def staff_required(*roles: str):
         def wrapper(*args, **kwargs):
             if not current_user.is_authenticated:
                 return redirect(url_for("staff.login", next=request.path))
+            if current_user.password_must_change and request.endpoint != "staff.password":
+                return redirect(url_for("staff.password"))
             if roles and not current_user.has_role(*roles):
                 audit.record("access_denied", user=current_user, detail={"path": request.path})
                 db.session.commit()

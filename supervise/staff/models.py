@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, CheckConstraint, ColumnElement, ForeignKey, Index, String, Text, select
+from sqlalchemy import JSON, CheckConstraint, ColumnElement, ForeignKey, Index, String, Text, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from supervise.dbtypes import UTCDateTime, utcnow
@@ -51,6 +51,9 @@ class User(UserMixin, db.Model):
     email: Mapped[str | None] = mapped_column(String(254))  # escalations and weekly reports
     org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id"), index=True)
     password_hash: Mapped[str] = mapped_column(String(255), default="")
+    # A password someone else chose (an admin's new account or reset, an import) is one-time:
+    # every staff page leads to 修改密码 until the person sets their own.
+    password_must_change: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

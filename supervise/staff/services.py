@@ -57,9 +57,11 @@ def create_user(
     role: str | Iterable[str],
     password: str | None = None,
     display_name: str = "",
+    must_change: bool = False,
 ) -> tuple[User, str]:
     """Create an account with one role or several (`"intake,supervisor"`: a small office's one
-    person); returns it with its password (generated when none is given)."""
+    person); returns it with its password (generated when none is given). `must_change`: the
+    password is one-time, to be replaced at the first sign-in."""
     roles = parse_roles(role)
     check_roles_fit(org, roles)
     if session.scalar(select(User.id).where(User.username == username)):
@@ -70,6 +72,7 @@ def create_user(
         org=org,
         display_name=display_name or username,
         password_hash=generate_password_hash(password, current_app.config["PASSWORD_HASH_METHOD"]),
+        password_must_change=must_change,
     )
     user.set_roles(roles)
     session.add(user)

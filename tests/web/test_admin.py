@@ -41,7 +41,9 @@ def login(client, username, password=PASSWORD) -> str:
         "/staff/login", data={"username": username, "password": password, "csrf_token": token}
     )
     assert response.status_code == 302, response.get_data(as_text=True)
-    return csrf(client)  # signing in starts a fresh session, and with it a fresh token
+    # Signing in starts a fresh session, and with it a fresh token (/staff/password is the one
+    # page a one-time password opens).
+    return csrf(client, "/staff/password")
 
 
 def org(code) -> Org:
@@ -371,7 +373,17 @@ def test_users_create_show_password_once_change_role_reset(app, client, admin):
 
     other = app.test_client()
     login(other, "li.si", password)
-    assert other.get("/staff/").status_code == 200
+    # The password is one-time (issue 16): every page leads to 修改密码 until li.si sets one.
+    for page in ("/staff/", "/staff/notifications", "/staff/admin/"):
+        assert other.get(page).headers["Location"].endswith("/staff/password")
+    assert "一次性密码" in other.get("/staff/password").get_data(as_text=True)
+    token = csrf(other, "/staff/password")
+    mine = "li-si-own-password-2026"
+    changed = other.post(
+        "/staff/password", data={"current": password, "new": mine, "confirm": mine, "csrf_token": token}
+    )
+    assert changed.status_code == 302 and other.get("/staff/").status_code == 200
+    assert user("li.si").password_must_change is False
 
     county = org("demo-county")
     short = admin("/staff/admin/users", username="wang", org=county.id, role="intake", password="short")
@@ -399,6 +411,7 @@ def test_users_create_show_password_once_change_role_reset(app, client, admin):
     assert reset.status_code == 200 and new_password != password and changes("user.reset_password")
     assert other.get("/staff/").status_code == 302  # the reset ended li.si's session
     login(other, "li.si", new_password)
+    assert other.get("/staff/").headers["Location"].endswith("/staff/password")  # one-time again
 
     # An admin cannot lock themselves out: not by disabling, nor by changing their roles or org
     # (adding a role or dropping admin alike), nor by unticking every box.

@@ -144,6 +144,7 @@ def user_create() -> ResponseReturnValue:
         role=roles,
         password=password or _new_password(),
         display_name=display_name,
+        must_change=True,
     )
     user.email = email
     commit_change(
@@ -182,6 +183,7 @@ def user_password(user_id: int) -> ResponseReturnValue:
         return refused("admin.users", _("请通过“修改密码”修改自己的密码"))
     password = _new_password()
     user.password_hash = generate_password_hash(password, current_app.config["PASSWORD_HASH_METHOD"])
+    user.password_must_change = True
     end_sessions(user)
     commit_change("user.reset_password", target=user.username)
     return _password_shown(user, password, created=False)
