@@ -26,7 +26,16 @@ from typing import Any
 
 from bench.figures import Figure
 
-MODULES = ("generate", "submit", "queue_latency", "desk_counts", "sweep", "weekly_report", "memory")
+MODULES = (
+    "generate",
+    "submit",
+    "queue_latency",
+    "desk_counts",
+    "sweep",
+    "weekly_report",
+    "memory",
+    "duplicates",
+)
 DEFAULT_CASES = 1_000_000
 OK_MARKS = {True: "✓", False: "✗", None: "–"}
 

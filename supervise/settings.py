@@ -31,6 +31,24 @@ DEADLINE_SETTINGS: dict[str, tuple[str, int, int]] = {
     "SATISFACTION_RATE_TARGET": (N_("通报线：满意率（%）"), 0, 100),
 }
 
+# 登记来信来访 (supervise/registration): key → (label, lowest, highest, default). How many calendar
+# days before the registration the day a letter or call came may lie (older paper goes through
+# `supervise import cases`); the default is not in the app config, so it lives here.
+REGISTRATION_SETTINGS: dict[str, tuple[str, int, int, int]] = {
+    "REGISTER_BACKDATE_DAYS": (N_("收件日期最多可早于登记日（自然日）"), 0, 366, 30),
+}
+# key → label: what the receipt slip (回执) of a registered complaint tells the reporter.
+RECEIPT_SETTINGS: dict[str, str] = {
+    "RECEIPT_PHONE": N_("回执上的咨询电话（如 0371-12388；不填则不显示）"),
+}
+RECEIPT_PHONE_LENGTH = 60
+
+# 热点提示 (supervise/cases/hotspots.py): key → (label, lowest, highest, default). A unit with at
+# least this many complaints received in 30 days is flagged to its discipline body.
+HOTSPOT_SETTINGS: dict[str, tuple[str, int, int, int]] = {
+    "HOTSPOT_THRESHOLD": (N_("热点提示：单位 30 日内被反映件数达到"), 2, 1000, 5),
+}
+
 # key → label: the submission limits per IP (supervise/intake/limits.py), in Flask-Limiter's
 # syntax ("20/hour;60/day"); the allowlist is "CIDR=limit" entries separated by spaces or lines.
 LIMIT_SETTINGS: dict[str, str] = {
@@ -85,7 +103,21 @@ def deadline_settings(config: Mapping[str, Any]) -> dict[str, int]:
     return out
 
 
+def registration_settings(config: Mapping[str, Any]) -> dict[str, int]:
+    """Every key of REGISTRATION_SETTINGS: the table's value, else the config's, else the default."""
+    return {
+        key: get_int(key, int(config.get(key, default)))
+        for key, (_label, _low, _high, default) in REGISTRATION_SETTINGS.items()
+    }
+
+
 def text_settings(keys: Iterable[str], config: Mapping[str, Any]) -> dict[str, str]:
     """Each of `keys` as text: the table's value over `config`'s."""
     rows = stored()
     return {key: rows[key] if key in rows else str(config.get(key) or "") for key in keys}
+
+
+def hotspot_threshold(config: Mapping[str, Any]) -> int:
+    """HOTSPOT_THRESHOLD: the table's value over `config`'s over the default (5)."""
+    _label, _low, _high, default = HOTSPOT_SETTINGS["HOTSPOT_THRESHOLD"]
+    return get_int("HOTSPOT_THRESHOLD", int(config.get("HOTSPOT_THRESHOLD", default)))

@@ -5,7 +5,7 @@ RQ's cron has no leader lock: run exactly one `supervise cron` process.
 
 from rq import cron
 
-from workers.jobs import build_weekly_reports, drain_outbox, sweep_deadlines, sweep_uploads
+from workers.jobs import build_weekly_reports, drain_outbox, flag_hot_spots, sweep_deadlines, sweep_uploads
 
 # Every 15 s, on the queue workers take first: a job whose worker died is dead to the drain at once
 # on the same host (its pid is gone), else WORKER_SILENT (45 s) after its last heartbeat
@@ -22,3 +22,7 @@ cron.register(build_weekly_reports, "reports", interval=3600, name="weekly-repor
 # only what is over a day old (supervise/intake/uploads.py).
 cron.register(sweep_uploads, "sweeps", cron="30 3 * * *", name="upload-sweep")
 cron.register(sweep_uploads, "sweeps", interval=3600, name="upload-sweep-catch-up")
+# 热点: 06:30 daily for the 30 days up to yesterday, hourly to catch up a missed night; a unit is
+# flagged once per day at most, and a rerun writes nothing (supervise/cases/hotspots.py).
+cron.register(flag_hot_spots, "sweeps", cron="30 6 * * *", name="hot-spots")
+cron.register(flag_hot_spots, "sweeps", interval=3600, name="hot-spots-catch-up")

@@ -83,3 +83,11 @@ def sweep_uploads() -> dict[str, int] | None:
     from supervise.intake.uploads import sweep_uploads as run
 
     return run()
+
+
+@job
+def flag_hot_spots() -> list[int]:
+    """Daily: units with ≥ HOTSPOT_THRESHOLD complaints in 30 days, flagged to their body once."""
+    from supervise.cases.hotspots import flag_hot_spots as run
+
+    return [f.unit_id for f in run()]

@@ -42,6 +42,8 @@ TITLES = {
     "deadline_warning": N_("诉求件 {tracking_no} 的{clock}即将届满"),
     "deadline_overdue": N_("诉求件 {tracking_no} 的{clock}已超期"),
     "escalated": N_("督办（{level}级）：诉求件 {tracking_no} 的{clock}已超期"),
+    # supervise/cases/hotspots.py: the notice opens the unit's newest case, whose page lists the rest.
+    "hot_spot": N_("热点提示：诉求件 {tracking_no} 的被反映单位近 30 日被反映较多"),
 }
 
 

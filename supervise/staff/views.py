@@ -23,7 +23,7 @@ from flask_login import current_user
 from marshmallow import ValidationError
 from sqlalchemy import func, select, update
 
-from supervise.cases import services
+from supervise.cases import duplicates, services
 from supervise.cases.labels import DISPOSAL_LABELS, KIND_LABELS, REJECT_REASON_LABELS
 from supervise.cases.models import Case
 from supervise.cases.queries import (
@@ -177,6 +177,7 @@ def password():
         return render_template("staff/password.html", error=exc.message), 422
     user = db.session.get(User, current_user.id)
     user.password_hash = generate_password_hash(new, current_app.config["PASSWORD_HASH_METHOD"])
+    user.password_must_change = False
     end_sessions(user, keep_current=True)  # every other browser signed in as this user is out
     audit.record("password_changed", user=user)
     db.session.commit()
@@ -342,6 +343,7 @@ def _case_page(
     *,
     failed: dict | None = None,
     confirm_publish: str | None = None,
+    confirm_merge: str | None = None,
 ):
     """The case page. `failed`: the form just sent (its action and values), shown again with its
     errors beside its fields and nothing the person typed lost; `confirm_publish`: the text a
@@ -372,6 +374,8 @@ def _case_page(
             errors={"_": [_(m) for m in errors.get("_", [])]} | field_errors,
             failed=failed or {},
             confirm_publish=confirm_publish,
+            confirm_merge=confirm_merge,  # 合并到此件 from a suggestion: its confirmation step
+            duplicates=duplicates.case_page(case, me, view["allowed_actions"]),
             drafts=services.drafts_for(case, me),
             photos=[{"url": signed_url(a), "thumb_url": signed_url(a, thumb=True)} for a in case.attachments],
             transfer_choices=choices,
@@ -467,6 +471,9 @@ def act(ref: str):
     if form.get("action") == "publish" and not form.pop("confirmed", None):
         # One more step before the citizen sees it: the exact text, then 确认发布.
         return _case_page(ref, confirm_publish={"text": form.get("text")}, failed=failed_form(sent))
+    if form.get("action") == "merge" and sent.get("form") == "merge_suggested" and not form.get("confirmed"):
+        # 合并到此件 (a suggested duplicate): what it joins and what follows, then 确认合并.
+        return _case_page(ref, confirm_merge=form.get("into", ""), failed=failed_form(sent))
     form.pop("confirmed", None)
     failed = failed_form(sent)
     try:

@@ -12,9 +12,15 @@ from flask_babel import gettext as _
 from supervise.intake.limits import parse_allowlist, parse_limit
 from supervise.settings import (
     DEADLINE_SETTINGS,
+    HOTSPOT_SETTINGS,
     LIMIT_SETTINGS,
+    RECEIPT_PHONE_LENGTH,
+    RECEIPT_SETTINGS,
+    REGISTRATION_SETTINGS,
     SETTING_VALUE_LENGTH,
     deadline_settings,
+    hotspot_threshold,
+    registration_settings,
     set_value,
     text_settings,
 )
@@ -34,18 +40,21 @@ def _read_form() -> tuple[dict[str, Any], dict[str, str]]:
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for key, (label, low, high) in _fields().items():
-        raw = request.form.get(key, "").strip()
-        values[key] = raw
-        try:
-            number = int(raw)
-        except ValueError:
-            errors[key] = _("%(label)s须为整数", label=label)
-            continue
-        if not low <= number <= high:
-            errors[key] = _("%(label)s须在 %(low)s 到 %(high)s 之间", label=label, low=low, high=high)
-            continue
-        values[key] = number
+        values[key], problem = _whole_number(request.form.get(key, "").strip(), label, low, high)
+        if problem:
+            errors[key] = problem
     return values, errors
+
+
+def _whole_number(raw: str, label: str, low: int, high: int) -> tuple[Any, str | None]:
+    """A posted number: (the number, None) when valid, else (the text as typed, the problem)."""
+    try:
+        number = int(raw)
+    except ValueError:
+        return raw, _("%(label)s须为整数", label=label)
+    if not low <= number <= high:
+        return raw, _("%(label)s须在 %(low)s 到 %(high)s 之间", label=label, low=low, high=high)
+    return number, None
 
 
 def _page(**context: Any) -> str:
@@ -56,7 +65,29 @@ def _page(**context: Any) -> str:
     context.setdefault("limit_fields", {key: _(label) for key, label in LIMIT_SETTINGS.items()})
     context.setdefault("limit_values", text_settings(LIMIT_SETTINGS, current_app.config))
     context.setdefault("limit_errors", {})
+    context.setdefault("registration_fields", _registration_fields())
+    context.setdefault("registration_values", _registration_values())
+    context.setdefault("registration_errors", {})
+    context.setdefault("hotspot_fields", _hotspot_fields())
+    context.setdefault("hotspot_values", {"HOTSPOT_THRESHOLD": hotspot_threshold(current_app.config)})
+    context.setdefault("hotspot_errors", {})
     return render_template("staff/admin/settings.html", **context)
+
+
+def _save(
+    current: dict[str, Any], values: dict[str, Any], section: str = "", saved: str | None = None
+) -> ResponseReturnValue:
+    """Store what changed (audited; the commit bumps the reference-data stamp, so every process
+    uses it from its next request) and go back to the settings page at `section`."""
+    changes = changes_between(current, values)
+    if changes:
+        for key, (_old, new) in changes.items():
+            set_value(key, new)
+        commit_change("settings.update", changes=changes)
+        flash(saved or _("设置已保存"))
+    else:
+        flash(_("设置没有变化"))
+    return redirect(url_for("admin.settings") + (f"#{section}" if section else ""))
 
 
 @bp.route("/settings", methods=["GET", "POST"])
@@ -69,15 +100,7 @@ def settings() -> ResponseReturnValue:
     values, errors = _read_form()
     if errors:
         return _page(values=values, errors=errors), 422
-    changes = changes_between(current, values)
-    if changes:
-        for key, (_old, new) in changes.items():
-            set_value(key, new)
-        commit_change("settings.update", changes=changes)
-        flash(_("设置已保存"))
-    else:
-        flash(_("设置没有变化"))
-    return redirect(url_for("admin.settings"))
+    return _save(current, values)
 
 
 def _read_limits() -> tuple[dict[str, str], dict[str, str]]:
@@ -112,12 +135,73 @@ def limit_settings() -> ResponseReturnValue:
     values, errors = _read_limits()
     if errors:
         return _page(limit_values=values, limit_errors=errors), 422
-    changes = changes_between(current, values)
-    if changes:
-        for key, (_old, new) in changes.items():
-            set_value(key, new)
-        commit_change("settings.update", changes=changes)
-        flash(_("限流设置已保存，立即生效"))  # the commit bumped the reference-data stamp
-    else:
-        flash(_("设置没有变化"))
-    return redirect(url_for("admin.settings") + "#limits")
+    return _save(current, values, "limits", _("限流设置已保存，立即生效"))
+
+
+# -- 登记与回执: the back-dating limit of a registration and the phone number on its slip ----------------
+
+
+def _registration_fields() -> dict[str, tuple[str, int | None, int | None]]:
+    """The form's fields in the reader's language: (label, lowest, highest); text has no bounds."""
+    fields: dict[str, tuple[str, int | None, int | None]] = {
+        key: (_(label), low, high) for key, (label, low, high, _default) in REGISTRATION_SETTINGS.items()
+    }
+    fields.update({key: (_(label), None, None) for key, label in RECEIPT_SETTINGS.items()})
+    return fields
+
+
+def _registration_values() -> dict[str, Any]:
+    return {
+        **registration_settings(current_app.config),
+        **text_settings(RECEIPT_SETTINGS, current_app.config),
+    }
+
+
+def _read_registration() -> tuple[dict[str, Any], dict[str, str]]:
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for key, (label, low, high) in _registration_fields().items():
+        raw = request.form.get(key, "").strip()
+        if low is None:  # the phone number: free text, printed as it is (escaped), one line
+            values[key], problem = raw, None
+            if len(raw) > RECEIPT_PHONE_LENGTH or any(ord(ch) < 32 for ch in raw):
+                problem = _("%(label)s不能超过 %(n)s 个字符", label=label, n=RECEIPT_PHONE_LENGTH)
+        else:
+            values[key], problem = _whole_number(raw, label, low, high)
+        if problem:
+            errors[key] = problem
+    return values, errors
+
+
+@bp.post("/settings/registration")
+@staff_required(Role.ADMIN)
+@system_admin_required
+def registration_settings_form() -> ResponseReturnValue:
+    current = _registration_values()
+    values, errors = _read_registration()
+    if errors:
+        return _page(registration_values=values, registration_errors=errors), 422
+    return _save(current, values, "registration")
+
+
+# -- 热点提示: how many complaints in 30 days flag a unit to its discipline body (cases/hotspots.py) -----
+
+
+def _hotspot_fields() -> dict[str, tuple[str, int, int]]:
+    return {key: (_(label), low, high) for key, (label, low, high, _default) in HOTSPOT_SETTINGS.items()}
+
+
+@bp.post("/settings/hotspots")
+@staff_required(Role.ADMIN)
+@system_admin_required
+def hotspot_settings_form() -> ResponseReturnValue:
+    current = {"HOTSPOT_THRESHOLD": hotspot_threshold(current_app.config)}
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for key, (label, low, high) in _hotspot_fields().items():
+        values[key], problem = _whole_number(request.form.get(key, "").strip(), label, low, high)
+        if problem:
+            errors[key] = problem
+    if errors:
+        return _page(hotspot_values=values, hotspot_errors=errors), 422
+    return _save(current, values, "hotspots")
