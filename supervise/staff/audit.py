@@ -51,6 +51,8 @@ ACTION_LABELS = {
     "password_changed": N_("修改密码"),
     "token_revoked": N_("吊销令牌"),
     "admin_change": N_("系统管理变更"),
+    "case_registered": N_("登记来信来访"),
+    "access_code_reissued": N_("重新打印回执（更换查询码）"),
 }
 
 DETAIL_LABELS = {
@@ -72,6 +74,18 @@ DETAIL_LABELS = {
     "user": N_("用户"),
     "roles": N_("角色"),
     "org": N_("单位"),
+    "channel": N_("来源渠道"),
+    "received_on": N_("收件日期"),
+    "registered_at": N_("登记时间"),
+    "backdated_days": N_("收件日期早于登记日（天）"),
+    "reference": N_("工单号或来文编号"),
+    "point": N_("监督点"),
+    "name": N_("名称"),
+    "changes": N_("修改"),
+    "rows": N_("行数"),
+    "created": N_("新建"),
+    "updated": N_("更新"),
+    "unchanged": N_("未变"),
 }
 
 # Values worth a word instead of a code.
@@ -80,6 +94,13 @@ VALUE_LABELS = {
     "cli": N_("命令行"),
     "not system admin": N_("非系统管理员"),
     "weekly_report": N_("每周通报"),
+    "admin": N_("管理页面"),
+    "import.orgs": N_("导入单位"),
+    "import.points": N_("导入监督点"),
+    "import.users": N_("导入账号"),
+    "import.cases": N_("导入历史诉求"),
+    "point.update": N_("修改监督点"),
+    "point.reissue": N_("重新生成二维码"),
 }
 
 
