@@ -35,6 +35,7 @@ MODULES = (
     "weekly_report",
     "memory",
     "duplicates",
+    "stats",
 )
 DEFAULT_CASES = 1_000_000
 OK_MARKS = {True: "✓", False: "✗", None: "–"}

@@ -383,6 +383,9 @@ CASE_COLUMNS: dict[str, str] = {
     "disposal_note": "CASE WHEN q.disposal IS NOT NULL THEN %(disposal_note)s END",
     "reject_reason": "q.reject_reason",
     "point_id": "CASE WHEN q.u_misc < 0.9 THEN q.point_id END",
+    # 来源渠道 (issue 16): a point's cases came by QR code, the rest by the other channels in turn.
+    "channel": "CASE WHEN q.u_misc < 0.9 THEN 'qr' "
+    "ELSE (ARRAY['web', 'phone', 'letter', 'visit', 'hotline'])[1 + q.n %% 5] END",
     "category_id": "(%(category_ids)s::int[])"
     "[1 + floor(q.u_cat * cardinality(%(category_ids)s::int[]))::int]",
     "assignee_id": "q.assignee_id",

@@ -766,6 +766,26 @@ def report_weekly(week_text: str, org_code: str | None, fmt: str, output: Path, 
     click.echo(f"{week.label} (version {stored.version}) → {output}")
 
 
+# -- statistics ----------------------------------------------------------------------------------------
+
+
+@main.group()
+def stats() -> None:
+    """统计分析: the monthly summary table behind /staff/stats (supervise/stats)."""
+
+
+@stats.command("refresh")
+@click.option("--all", "everything", is_flag=True, help="rebuild every month, not only those changed")
+@with_appcontext
+def stats_refresh(everything: bool) -> None:
+    """Rebuild the summary rows of the months whose cases changed since the last run (the job's work)."""
+    from supervise.stats.services import refresh
+
+    months = refresh(db.session, everything=everything)
+    span = f": {months[0]:%Y-%m} … {months[-1]:%Y-%m}" if months else ""
+    click.echo(f"{len(months)} month(s) rebuilt{span}")
+
+
 # -- backups -------------------------------------------------------------------------------------------
 
 

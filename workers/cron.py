@@ -5,7 +5,14 @@ RQ's cron has no leader lock: run exactly one `supervise cron` process.
 
 from rq import cron
 
-from workers.jobs import build_weekly_reports, drain_outbox, flag_hot_spots, sweep_deadlines, sweep_uploads
+from workers.jobs import (
+    build_weekly_reports,
+    drain_outbox,
+    flag_hot_spots,
+    refresh_stats,
+    sweep_deadlines,
+    sweep_uploads,
+)
 
 # Every 15 s, on the queue workers take first: a job whose worker died is dead to the drain at once
 # on the same host (its pid is gone), else WORKER_SILENT (45 s) after its last heartbeat
@@ -26,3 +33,6 @@ cron.register(sweep_uploads, "sweeps", interval=3600, name="upload-sweep-catch-u
 # flagged once per day at most, and a rerun writes nothing (supervise/cases/hotspots.py).
 cron.register(flag_hot_spots, "sweeps", cron="30 6 * * *", name="hot-spots")
 cron.register(flag_hot_spots, "sweeps", interval=3600, name="hot-spots-catch-up")
+# 统计分析: every 10 minutes, the months whose cases changed since the last run's mark; a run that
+# overlaps the previous one rebuilds the same rows (supervise/stats/services.py).
+cron.register(refresh_stats, "reports", interval=600)

@@ -91,3 +91,11 @@ def flag_hot_spots() -> list[int]:
     from supervise.cases.hotspots import flag_hot_spots as run
 
     return [f.unit_id for f in run()]
+
+
+@job
+def refresh_stats() -> int:
+    """统计分析: rebuild the summary months whose cases changed since the last run (idempotent)."""
+    from supervise.stats.services import refresh
+
+    return len(refresh(db.session))

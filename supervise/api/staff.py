@@ -1,4 +1,5 @@
-"""Staff endpoints: queues, one case, actions, the weekly report. Bearer token or the staff session."""
+"""Staff endpoints: queues, one case, actions, the weekly report, statistics. Bearer token or the staff
+session."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from supervise.errors import InvalidInput
 from supervise.extensions import db
 from supervise.staff.auth import current_actor
 from supervise.staff.identity import reveal_identity
+from supervise.stats.schemas import StatsQuerySchema
 
 blp = Blueprint(
     "staff_api", __name__, url_prefix="/api/v1", description="Staff work (Bearer token or the staff session)"
@@ -210,3 +212,28 @@ class WeeklyReportJson(MethodView):
         except ValueError as exc:
             raise InvalidInput(str(exc), {"week": [str(exc)]}) from exc
         return report_view(week, actor, args["org"])
+
+
+@blp.route("/stats")
+class StatsJson(MethodView):
+    @blp.arguments(StatsQuerySchema, location="query")
+    @blp.response(200)
+    @documented(
+        blp,
+        400,
+        401,
+        403,
+        404,
+        422,
+        security=STAFF_SECURITY,
+        e403="statistics are for supervisors and admins of a discipline body",
+        e404="an unknown org or category code",
+        e422="a bad filter or period",
+    )
+    def get(self, args):
+        """统计分析 as JSON: the figures of /staff/stats for the same filters (supervise/stats)."""
+        from supervise.dbtypes import utcnow
+        from supervise.deadlines.calendar import local_date
+        from supervise.stats.services import for_reader
+
+        return jsonify(for_reader(db.session, current_actor(), args, local_date(utcnow())))
