@@ -49,6 +49,28 @@ HOTSPOT_SETTINGS: dict[str, tuple[str, int, int, int]] = {
     "HOTSPOT_THRESHOLD": (N_("热点提示：单位 30 日内被反映件数达到"), 2, 1000, 5),
 }
 
+# 每周通报 (supervise/reports/weekly.py): key → (label, lowest, highest, default). A rate on fewer
+# cases than this (answers for the on-time rate, ratings for satisfaction) is shown marked 样本不足
+# and never flagged: no "满意率低于85%" from one rating.
+REPORT_SETTINGS: dict[str, tuple[str, int, int, int]] = {
+    "REPORT_MIN_SAMPLE": (N_("通报线：比率的最少样本（件）"), 1, 1000, 5),
+}
+
+# 考核 (supervise/assessment): key → (label, lowest, highest, default). Each part's weight (relative:
+# the weights of the parts scored for a unit are renormalised to sum to 1) and the minimum sample
+# below which a part is not scored ("样本不足").
+ASSESSMENT_WEIGHTS: dict[str, tuple[str, int, int, int]] = {
+    "ASSESS_WEIGHT_ON_TIME": (N_("考核权重：按期答复率"), 0, 100, 30),
+    "ASSESS_WEIGHT_SATISFACTION": (N_("考核权重：满意率"), 0, 100, 30),
+    "ASSESS_WEIGHT_REOPEN": (N_("考核权重：重办率"), 0, 100, 15),
+    "ASSESS_WEIGHT_ESCALATION": (N_("考核权重：督办率"), 0, 100, 15),
+    "ASSESS_WEIGHT_COMPLAINTS": (N_("考核权重：每千人有效反映件数"), 0, 100, 10),
+}
+ASSESSMENT_SETTINGS: dict[str, tuple[str, int, int, int]] = {
+    **ASSESSMENT_WEIGHTS,
+    "ASSESS_MIN_SAMPLE": (N_("考核：每项的最少样本（件）"), 1, 1000, 5),
+}
+
 # key → label: the submission limits per IP (supervise/intake/limits.py), in Flask-Limiter's
 # syntax ("20/hour;60/day"); the allowlist is "CIDR=limit" entries separated by spaces or lines.
 LIMIT_SETTINGS: dict[str, str] = {
@@ -121,3 +143,14 @@ def hotspot_threshold(config: Mapping[str, Any]) -> int:
     """HOTSPOT_THRESHOLD: the table's value over `config`'s over the default (5)."""
     _label, _low, _high, default = HOTSPOT_SETTINGS["HOTSPOT_THRESHOLD"]
     return get_int("HOTSPOT_THRESHOLD", int(config.get("HOTSPOT_THRESHOLD", default)))
+
+
+def int_settings(table: Mapping[str, tuple[str, int, int, int]], config: Mapping[str, Any]) -> dict[str, int]:
+    """Each key of a (label, lowest, highest, default) table: the table's value over `config`'s over
+    the default."""
+    return {key: get_int(key, int(config.get(key, default))) for key, (*_rest, default) in table.items()}
+
+
+def report_min_sample(config: Mapping[str, Any]) -> int:
+    """REPORT_MIN_SAMPLE: the weekly report's minimum sample for its threshold flags (default 5)."""
+    return int_settings(REPORT_SETTINGS, config)["REPORT_MIN_SAMPLE"]

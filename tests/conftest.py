@@ -260,3 +260,13 @@ def browser():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def flags_from_any_sample(app):
+    """Reports' threshold flags from any sample, as before issue 17's minimum (5): fixtures whose
+    rates rest on a handful of cases (the minimum has its own tests, tests/jobs/test_report_min_sample.py)."""
+    from supervise.settings import set_value
+
+    set_value("REPORT_MIN_SAMPLE", 1)
+    db.session.commit()

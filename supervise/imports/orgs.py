@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from supervise.cases.labels import ORG_KIND_LABELS
 from supervise.i18n import N_
-from supervise.imports.base import Column, ImportContext, Plan, Rows, choice_value, text_value
+from supervise.imports.base import Column, ImportContext, Plan, RowError, Rows, choice_value, text_value
 from supervise.orgs.models import BODY_KINDS, Org, OrgKind
 from supervise.orgs.services import create_org
 from supervise.staff.admin.common import CODE_RE
@@ -51,7 +51,27 @@ COLUMNS = (
         N_("单位由哪个纪检监察机构监督（如派驻组）；留空则为最近的上级纪检监察机构"),
         "",
     ),
+    Column(
+        "population",
+        N_("人口"),
+        False,
+        N_(
+            "常住人口（整数，可不填；留空不改动已有的）：用于考核的每千人有效反映件数，乡镇填含所辖村、社区的人口"
+        ),
+        "",
+    ),
 )
+MAX_POPULATION = 100_000_000
+
+
+def population_value(value: Any) -> int:
+    text = str(value).strip().replace(",", "")
+    if text.endswith(".0"):  # a number cell read from XLSX
+        text = text[:-2]
+    if not text.isdigit() or int(text) > MAX_POPULATION:
+        raise RowError(N_("须为 0 到 %(n)s 之间的整数"), n=MAX_POPULATION)
+    return int(text)
+
 
 # What a kind may be called in a file: the code, the label, and the words a county writes.
 KIND_WORDS: dict[str, str] = {k.value: k.value for k in OrgKind}
@@ -82,6 +102,7 @@ class OrgRow:
     parent: str
     supervised_by: str | None  # None: the file has no such column (leave as it is)
     existing: Org | None = None
+    population: int | None = None  # None: the cell is empty (leave as it is)
 
 
 def check(ctx: ImportContext, rows: Rows, table: list[tuple[int, list[Any]]]) -> Plan:
@@ -100,6 +121,7 @@ def check(ctx: ImportContext, rows: Rows, table: list[tuple[int, list[Any]]]) ->
         kind = rows.read(number, values, "kind", lambda v: choice_value(v, KIND_WORDS, KINDS_TEXT))
         parent = rows.read(number, values, "parent", lambda v: text_value(v, max_len=64)) or ""
         body = rows.read(number, values, "supervised_by", lambda v: text_value(v, max_len=64))
+        population = rows.read(number, values, "population", population_value)
         if code in items:
             rows.problem(number, "code", N_("与第 %(row)s 行的单位代码重复"), row=items[code].row)
             continue
@@ -107,6 +129,7 @@ def check(ctx: ImportContext, rows: Rows, table: list[tuple[int, list[Any]]]) ->
             continue
         item = OrgRow(number, code, name, kind, parent, (body or "") if rows.has("supervised_by") else None)
         item.existing = existing.get(code)
+        item.population = population
         items[code] = item
 
     # Each new org's parent: an existing org in scope, or another row (followed up to one).
@@ -129,6 +152,7 @@ def check(ctx: ImportContext, rows: Rows, table: list[tuple[int, list[Any]]]) ->
     creates: list[OrgRow] = []
     renames: list[tuple[OrgRow, Org]] = []
     supervisors: list[tuple[OrgRow, str | None]] = []
+    populations: list[OrgRow] = []  # 人口 to set (new orgs, and existing ones whose number differs)
     tops = [i for i in items.values() if i.existing is None and not i.parent]
     for item in items.values():
         kind_is_body = item.kind in BODY_KINDS
@@ -192,8 +216,11 @@ def check(ctx: ImportContext, rows: Rows, table: list[tuple[int, list[Any]]]) ->
             creates.append(item)
         elif item.existing.name != item.name:
             renames.append((item, item.existing))
+        if item.population is not None and item.population != getattr(item.existing, "population", None):
+            populations.append(item)
     plan.create = len(creates)
     touched = {i.code for i, _ in renames} | {i.code for i, _ in supervisors if i.existing is not None}
+    touched |= {i.code for i in populations if i.existing is not None}
     plan.update = len(touched)
     plan.unchanged = sum(1 for i in items.values() if i.existing is not None) - plan.update
 
@@ -209,6 +236,8 @@ def check(ctx: ImportContext, rows: Rows, table: list[tuple[int, list[Any]]]) ->
         for item, body_code in supervisors:
             org = made.get(item.code) or item.existing
             org.supervising_body = (made.get(body_code) or existing.get(body_code)) if body_code else None
+        for item in populations:
+            (made.get(item.code) or item.existing).population = item.population
         return {"created": sorted(made), "renamed": [i.code for i, _ in renames]}
 
     plan.apply = apply

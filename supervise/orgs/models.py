@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from supervise.extensions import db
@@ -50,6 +50,9 @@ class Org(db.Model):
     # 四眼原则: whoever drafts an answer may not publish it, unless a one-person office is allowed
     # to (an admin's audited choice, for bodies only).
     self_publish_allowed: Mapped[bool] = mapped_column(default=False, server_default="0")
+    # 人口: residents of a township (its villages included) or a village, set by an admin or the
+    # orgs import; the assessment's complaints per 1,000 residents is computed only where it is set.
+    population: Mapped[int | None] = mapped_column(Integer)
 
     parent: Mapped[Org | None] = relationship(remote_side=[id], foreign_keys=[parent_id])
     supervising_body: Mapped[Org | None] = relationship(remote_side=[id], foreign_keys=[supervising_body_id])

@@ -23,7 +23,7 @@ from datetime import date, datetime
 from typing import Any
 
 from supervise.deadlines.calendar import SHANGHAI
-from supervise.reports.weekly import COUNTS, LABELS
+from supervise.reports.weekly import COUNTS, LABELS, THIN
 
 TITLE = "每周超期件通报"
 RATES = ("on_time_rate", "satisfaction_rate")
@@ -76,6 +76,11 @@ def line(threshold: float) -> str:
     return f"{threshold * 100:g}%"
 
 
+def rate_text(value: float | None, name: str, figures: dict[str, Any]) -> str:
+    """A rate as printed, marked when it rests on fewer cases than the minimum sample: "50.0%（样本不足）"."""
+    return pct(value) + (f"（{THIN}）" if name in figures.get("thin", ()) else "")
+
+
 def flag_text(flags: list[str], thresholds: dict[str, float]) -> str:
     """The 需关注 cell: which rate is under which line, e.g. "按期答复率低于92%"."""
     return "；".join(f"{LABELS[name]}低于{line(thresholds[name])}" for name in flags)
@@ -115,7 +120,10 @@ def _generated(view: dict[str, Any]) -> str:
 
 def _thresholds_text(view: dict[str, Any]) -> str:
     t = view["thresholds"]
-    return f"通报线：按期答复率 {line(t['on_time_rate'])}，满意率 {line(t['satisfaction_rate'])}"
+    text = f"通报线：按期答复率 {line(t['on_time_rate'])}，满意率 {line(t['satisfaction_rate'])}"
+    if t.get("min_sample"):  # reports stored before the minimum sample have none
+        text += f"（少于 {t['min_sample']} 件的比率注明“{THIN}”，不标记）"
+    return text
 
 
 def _name(org: dict[str, Any], view: dict[str, Any]) -> str:
@@ -174,7 +182,7 @@ def to_csv(view: dict[str, Any]) -> bytes:
         row(
             _name(org, view),
             *(total[name] for name in COUNTS),
-            *(pct(total[name]) for name in RATES),
+            *(rate_text(total[name], name, org) for name in RATES),
             flag_text(org["flags"], thresholds),
         )
     row()
@@ -272,6 +280,9 @@ def to_xlsx(view: dict[str, Any]) -> bytes:
             cell = ws.cell(row=r, column=first_rate + offset)
             if org["total"][name] is None:
                 cell.alignment = Alignment(horizontal="center")
+            elif name in org.get("thin", ()):  # still a number, displayed with the mark
+                cell.number_format = f'0.0%"（{THIN}）"'
+                cell.font = Font(color="808080")
             else:
                 cell.number_format = "0.0%"
             if name in org["flags"]:
@@ -362,6 +373,8 @@ def to_html(view: dict[str, Any]) -> str:
         overdue_columns=OVERDUE_COLUMNS,
         trend_max=most,
         pct=pct,
+        rate_text=rate_text,
+        thin_label=THIN,
         flag_text=flag_text,
         name_of=lambda org: _name(org, view),
         level_of=lambda org: _level(org, view),
@@ -373,7 +386,7 @@ def to_text(view: dict[str, Any]) -> str:
     summary, thresholds = view["summary"], view["thresholds"]
     lines = [heading(view), _generated(view), _thresholds_text(view), ""]
     for name in HEADLINE:
-        value = pct(summary[name]) if name in RATES else summary[name]
+        value = rate_text(summary[name], name, view) if name in RATES else summary[name]
         lines.append(f"{LABELS[name]}：{value}")
     if view["flags"]:
         lines.append(f"需关注：{flag_text(view['flags'], thresholds)}")

@@ -26,13 +26,15 @@ CATCH_UP_WEEKS = 4  # a cron process down for a while still gets the last month'
 
 
 def thresholds() -> dict[str, float]:
-    """通报线: an org below either rate is flagged (admin settings, percent)."""
-    from supervise.settings import deadline_settings
+    """通报线: an org below either rate is flagged (admin settings, percent), unless the rate rests on
+    fewer than `min_sample` cases (stored with the report, so a snapshot says what it applied)."""
+    from supervise.settings import deadline_settings, report_min_sample
 
     s = deadline_settings(current_app.config)
     return {
         "on_time_rate": s["ON_TIME_RATE_TARGET"] / 100,
         "satisfaction_rate": s["SATISFACTION_RATE_TARGET"] / 100,
+        "min_sample": report_min_sample(current_app.config),
     }
 
 

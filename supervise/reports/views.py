@@ -86,16 +86,9 @@ def _footnotes(view: dict[str, Any]) -> list[str]:
     """The stored footnotes in the reader's language while they are in the current wording; a version
     stored with other wording is shown as it was recorded."""
     thresholds = view["thresholds"]
-
-    def fill(notes: list[str]) -> list[str]:
-        return [
-            note.format(on_time=thresholds["on_time_rate"], satisfaction=thresholds["satisfaction_rate"])
-            for note in notes
-        ]
-
-    if view["footnotes"] != fill(weekly.FOOTNOTES):
+    if view["footnotes"] != weekly.footnotes(thresholds):
         return view["footnotes"]
-    return fill([_(note) for note in weekly.FOOTNOTES])
+    return weekly.footnotes(thresholds, [_(note) for note in weekly.FOOTNOTES])
 
 
 def _view(report: WeeklyReport) -> dict[str, Any]:

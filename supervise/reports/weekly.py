@@ -88,8 +88,15 @@ FOOTNOTES = [
     N_("重办：本周内因群众不满意或领导决定重新办理的件数。"),
     N_("满意率：本周内评价为“满意”“基本满意”的件数 ÷ 本周评价件数。"),
     N_("按期答复率：按期答复 ÷（按期答复 + 超期答复）。无答复或无评价时不计算比率。"),
-    N_("按期答复率低于{on_time:.0%}或满意率低于{satisfaction:.0%}的单位标记为“需关注”。"),
+    N_(
+        "按期答复率低于{on_time:.0%}或满意率低于{satisfaction:.0%}的单位标记为“需关注”；"
+        "按期答复与超期答复合计、或评价件数少于{min_sample}件的，比率照常列出并注明“样本不足”，"
+        "不据以标记。"
+    ),
 ]
+# The count each rate is a share of: below the minimum sample a rate is shown, marked, not flagged.
+RATE_BASES = {"on_time_rate": ("responded_on_time", "responded_late"), "satisfaction_rate": ("rated",)}
+THIN = N_("样本不足")
 
 
 @dataclass(frozen=True)
@@ -356,11 +363,36 @@ def rates(counts: dict[str, int]) -> dict[str, float | None]:
     }
 
 
+def _base(figures: dict[str, Any], name: str) -> int:
+    return sum(int(figures[count]) for count in RATE_BASES[name])
+
+
+def thin_rates(figures: dict[str, Any], thresholds: dict[str, float]) -> list[str]:
+    """The rates computed on fewer cases than the minimum sample (样本不足): shown, never flagged.
+    Reports stored before the minimum existed have no "min_sample": nothing is thin in them."""
+    least = thresholds.get("min_sample") or 0
+    return [name for name in RATE_BASES if figures[name] is not None and _base(figures, name) < least]
+
+
 def _flags(figures: dict[str, Any], thresholds: dict[str, float]) -> list[str]:
+    # No "满意率低于85%" from one rating: a rate on fewer cases than the minimum sample is not flagged.
+    thin = thin_rates(figures, thresholds)
     return [
         name
         for name in ("on_time_rate", "satisfaction_rate")
-        if figures[name] is not None and figures[name] < thresholds[name]
+        if figures[name] is not None and figures[name] < thresholds[name] and name not in thin
+    ]
+
+
+def footnotes(thresholds: dict[str, Any], notes: list[str] | None = None) -> list[str]:
+    """The footnotes (FOOTNOTES, or their translation `notes`) with the report's lines filled in."""
+    return [
+        note.format(
+            on_time=thresholds["on_time_rate"],
+            satisfaction=thresholds["satisfaction_rate"],
+            min_sample=thresholds.get("min_sample", 1),
+        )
+        for note in (FOOTNOTES if notes is None else notes)
     ]
 
 
@@ -443,6 +475,7 @@ def compute(
                 "own": {**mine, **rates(mine)},
                 "total": total,
                 "flags": _flags(total, thresholds),
+                "thin": thin_rates(total, thresholds),  # rates shown with "样本不足", not flagged
                 "channels": channels[org.id],  # 本周收件 by 来源渠道, subtree included
                 "trend": [
                     {"week": w.label, **point[org.id]}
@@ -460,10 +493,7 @@ def compute(
         "thresholds": thresholds,
         "orgs": rows,
         "overdue_cases": overdue,
-        "footnotes": [
-            note.format(on_time=thresholds["on_time_rate"], satisfaction=thresholds["satisfaction_rate"])
-            for note in FOOTNOTES
-        ],
+        "footnotes": footnotes(thresholds),
     }
 
 
@@ -501,6 +531,7 @@ def view_for(data: dict[str, Any], org_id: int | None = None) -> dict[str, Any]:
         "summary": top["total"],
         "channels": top.get("channels", {}),  # absent from reports stored before issue 16
         "flags": top["flags"],
+        "thin": top.get("thin", []),  # absent from reports stored before the minimum sample
         "trend": top["trend"],
         "orgs": [o for o in orgs if o["id"] in inside],
         "overdue_cases": [r for r in data["overdue_cases"] if r["org_id"] in inside],

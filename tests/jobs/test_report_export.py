@@ -38,6 +38,9 @@ from supervise.staff.models import User
 from supervise.staff.services import create_user
 from tests.conftest import VALID_SUBMISSION
 
+# The reports below rest on a handful of cases: flagged from any sample (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("flags_from_any_sample")
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 WEEK = Week.parse("2026-W48")
 VILLAGE = "demo-town-1-village-1"  # 东关村, under 城关镇 (demo-town-1), under the county

@@ -37,6 +37,9 @@ from supervise.reports.weekly import Week, view_for
 from tests.jobs.conftest import JW, JW_HANDLER, JW_INTAKE, VILLAGE, VILLAGE_LEADER
 from tests.jobs.test_deadlines import act, at, file_case
 
+# The reports below rest on a handful of cases: flagged from any sample (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("flags_from_any_sample")
+
 W47 = Week.parse("2026-W47")
 ANSWER = "经核查，情况属实，已责令整改。"
 

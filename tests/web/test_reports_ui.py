@@ -30,6 +30,9 @@ from supervise.staff.services import create_user
 from tests.jobs.test_deadlines import act, at, file_case
 from tests.web.test_staff import csrf_token, login
 
+# The reports below rest on a handful of cases: flagged from any sample (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("flags_from_any_sample")
+
 WEEK = "2026-W48"
 BUILT_AT = at(2026, 11, 30, 8)
 AFTER = at(2026, 12, 1, 10)

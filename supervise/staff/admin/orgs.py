@@ -113,6 +113,31 @@ def org_rename(org_id: int) -> ResponseReturnValue:
     )
 
 
+MAX_POPULATION = 100_000_000
+
+
+@bp.post("/orgs/<int:org_id>/population")
+@staff_required(Role.ADMIN)
+def org_population(org_id: int) -> ResponseReturnValue:
+    """人口 of a unit, for the assessment's complaints per 1,000 residents; empty: not set."""
+    org = org_or_404(org_id)
+    raw = request.form.get("population", "").strip().replace(",", "")
+    if raw and (not raw.isdigit() or int(raw) > MAX_POPULATION):
+        return refused("admin.orgs", _("人口须为 0 到 %(n)s 之间的整数，或留空", n=MAX_POPULATION))
+    population = int(raw) if raw else None
+    if population == org.population:
+        return redirect(url_for("admin.orgs"))
+    old, org.population = org.population, population
+    return saved(
+        "org.population",
+        _("%(org)s 的人口已设为 %(n)s", org=org.name, n=population if population is not None else _("未填")),
+        "admin.orgs",
+        org=org.code,
+        old=old,
+        new=population,
+    )
+
+
 @bp.post("/orgs/<int:org_id>/active")
 @staff_required(Role.ADMIN)
 def org_active(org_id: int) -> ResponseReturnValue:

@@ -11,15 +11,19 @@ from flask_babel import gettext as _
 
 from supervise.intake.limits import parse_allowlist, parse_limit
 from supervise.settings import (
+    ASSESSMENT_SETTINGS,
+    ASSESSMENT_WEIGHTS,
     DEADLINE_SETTINGS,
     HOTSPOT_SETTINGS,
     LIMIT_SETTINGS,
     RECEIPT_PHONE_LENGTH,
     RECEIPT_SETTINGS,
     REGISTRATION_SETTINGS,
+    REPORT_SETTINGS,
     SETTING_VALUE_LENGTH,
     deadline_settings,
     hotspot_threshold,
+    int_settings,
     registration_settings,
     set_value,
     text_settings,
@@ -71,6 +75,10 @@ def _page(**context: Any) -> str:
     context.setdefault("hotspot_fields", _hotspot_fields())
     context.setdefault("hotspot_values", {"HOTSPOT_THRESHOLD": hotspot_threshold(current_app.config)})
     context.setdefault("hotspot_errors", {})
+    for section, table in _INT_SECTIONS.items():  # 通报最少样本, 考核权重: whole numbers, bounds, defaults
+        context.setdefault(f"{section}_fields", _int_fields(table))
+        context.setdefault(f"{section}_values", int_settings(table, current_app.config))
+        context.setdefault(f"{section}_errors", {})
     return render_template("staff/admin/settings.html", **context)
 
 
@@ -205,3 +213,43 @@ def hotspot_settings_form() -> ResponseReturnValue:
     if errors:
         return _page(hotspot_values=values, hotspot_errors=errors), 422
     return _save(current, values, "hotspots")
+
+
+# -- 通报最少样本 and 考核: whole-number settings with a default (REPORT_SETTINGS, ASSESSMENT_SETTINGS) ------
+
+_INT_SECTIONS = {"report": REPORT_SETTINGS, "assessment": ASSESSMENT_SETTINGS}
+
+
+def _int_fields(table: dict[str, tuple[str, int, int, int]]) -> dict[str, tuple[str, int, int]]:
+    return {key: (_(label), low, high) for key, (label, low, high, _default) in table.items()}
+
+
+def _int_section(section: str) -> ResponseReturnValue:
+    table = _INT_SECTIONS[section]
+    current = int_settings(table, current_app.config)
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for key, (label, low, high) in _int_fields(table).items():
+        values[key], problem = _whole_number(request.form.get(key, "").strip(), label, low, high)
+        if problem:
+            errors[key] = problem
+    weights = [values[key] for key in ASSESSMENT_WEIGHTS if section == "assessment"]
+    if weights and not errors and sum(weights) == 0:  # nothing left to score with
+        errors["ASSESS_WEIGHT_ON_TIME"] = _("考核权重不能全部为 0")
+    if errors:
+        return _page(**{f"{section}_values": values, f"{section}_errors": errors}), 422
+    return _save(current, values, section)
+
+
+@bp.post("/settings/report")
+@staff_required(Role.ADMIN)
+@system_admin_required
+def report_settings_form() -> ResponseReturnValue:
+    return _int_section("report")
+
+
+@bp.post("/settings/assessment")
+@staff_required(Role.ADMIN)
+@system_admin_required
+def assessment_settings_form() -> ResponseReturnValue:
+    return _int_section("assessment")
