@@ -59,6 +59,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from supervise.reports import views as report_views
     from supervise.staff import admin as staff_admin
     from supervise.staff import views as staff_views
+    from supervise.stats import views as stats_views
 
     api.init_app(app)
     api.spec.components.schema("Submit", schema=SubmitSchema)
@@ -67,6 +68,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     for blueprint in (ops.bp, views.bp, files.bp, i18n.bp, staff_views.bp, staff_admin.bp, report_views.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(registration_views.bp)  # 登记来信来访 and the receipt slip (/staff/register)
+    app.register_blueprint(stats_views.bp)  # 统计分析 (/staff/stats)
+    from supervise.assessment import views as assessment_views
+
+    app.register_blueprint(assessment_views.bp)  # 单位考核 (/staff/assessment)
+    from supervise.accountability import views as accountability_views
+
+    app.register_blueprint(accountability_views.bp)  # /public and the summaries staff publish on it
     # CSRF protects session-authenticated forms (the staff UI). The API authenticates by Bearer
     # token, and citizens have no session to abuse: their forms are guarded by rate limits and
     # the idempotency token instead, so a WeChat browser that drops cookies can still submit.

@@ -53,6 +53,9 @@ ACTION_LABELS = {
     "admin_change": N_("系统管理变更"),
     "case_registered": N_("登记来信来访"),
     "access_code_reissued": N_("重新打印回执（更换查询码）"),
+    "summary_written": N_("拟写公开摘要"),
+    "summary_approved": N_("批准公开摘要"),
+    "summary_withdrawn": N_("撤回公开摘要"),
 }
 
 DETAIL_LABELS = {
@@ -86,6 +89,8 @@ DETAIL_LABELS = {
     "created": N_("新建"),
     "updated": N_("更新"),
     "unchanged": N_("未变"),
+    "summary": N_("公开摘要编号"),
+    "was": N_("撤回前状态"),
 }
 
 # Values worth a word instead of a code.
@@ -101,6 +106,8 @@ VALUE_LABELS = {
     "import.cases": N_("导入历史诉求"),
     "point.update": N_("修改监督点"),
     "point.reissue": N_("重新生成二维码"),
+    "summary_pending": N_("待审核"),
+    "summary_published": N_("已公开"),
 }
 
 

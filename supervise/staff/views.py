@@ -23,6 +23,7 @@ from flask_login import current_user
 from marshmallow import ValidationError
 from sqlalchemy import func, select, update
 
+from supervise.accountability.services import case_block as summary_block
 from supervise.cases import duplicates, services
 from supervise.cases.labels import DISPOSAL_LABELS, KIND_LABELS, REJECT_REASON_LABELS
 from supervise.cases.models import Case
@@ -376,6 +377,7 @@ def _case_page(
             confirm_publish=confirm_publish,
             confirm_merge=confirm_merge,  # 合并到此件 from a suggestion: its confirmation step
             duplicates=duplicates.case_page(case, me, view["allowed_actions"]),
+            publish_summary=summary_block(db.session, case, me),  # 公开摘要 (accountability)
             drafts=services.drafts_for(case, me),
             photos=[{"url": signed_url(a), "thumb_url": signed_url(a, thumb=True)} for a in case.attachments],
             transfer_choices=choices,
