@@ -40,6 +40,7 @@ STATUSES = {
     ("post", "/api/v1/cases/{ref}/actions"): {200, 400, 401, 403, 404, 409, 422},
     ("post", "/api/v1/cases/{ref}/identity"): {200, 400, 401, 403, 404, 422},
     ("get", "/api/v1/reports/weekly"): {200, 400, 401, 403, 404, 422},
+    ("get", "/api/v1/stats"): {200, 400, 401, 403, 404, 422},
 }
 
 # A request each secured operation would accept from a signed-in supervisor (so that refusing it
@@ -50,6 +51,7 @@ VALID_STAFF_REQUESTS = {
     ("post", "/api/v1/cases/{ref}/actions"): {"json": {"action": "accept", "version": 1}},
     ("post", "/api/v1/cases/{ref}/identity"): {"json": {"reason": "核实反映情况"}},
     ("get", "/api/v1/reports/weekly"): {},
+    ("get", "/api/v1/stats"): {},
 }
 
 
@@ -256,6 +258,9 @@ def test_real_errors_have_the_documented_status_and_body(app, doc, client, auth,
         ),
         ("get", "/api/v1/reports/weekly", 422, {"query_string": {"week": "last"}, "headers": supervisor}),
         ("get", "/api/v1/reports/weekly", 404, {"query_string": {"week": "2026-W01"}, "headers": supervisor}),
+        ("get", "/api/v1/stats", 403, {"headers": handler}),
+        ("get", "/api/v1/stats", 422, {"query_string": {"period": "decade"}, "headers": supervisor}),
+        ("get", "/api/v1/stats", 404, {"query_string": {"org": "no-such-org"}, "headers": supervisor}),
     ]
     for method, path, status, kwargs in cases:
         response = _real(client, method, path, **kwargs)
