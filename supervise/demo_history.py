@@ -389,6 +389,7 @@ def load_history(now: datetime | None = None, seed: int = SEED) -> HistorySummar
     try:
         history = _History(now, random.Random(seed))
         history.schedule(first_monday)
+        _publish_summaries(history)
     finally:
         for log, old in zip(quiet, levels, strict=True):
             log.setLevel(old)
@@ -397,6 +398,41 @@ def load_history(now: datetime | None = None, seed: int = SEED) -> HistorySummar
             db.session.connection().exec_driver_sql("PRAGMA synchronous = FULL")
             db.session.commit()
     return summary(first_monday, wallclock.monotonic() - started)
+
+
+# Anonymised summaries for /public (办理情况公开), written as staff write them: no names, no places
+# finer than the unit, nothing copied from the complaint or the answer.
+PUBLIC_SUMMARIES = (
+    "群众反映窗口办事等候时间长、材料要求说明不清。经核查，已调整窗口人员安排并公开办事指南，相关工作人员受到批评教育。",
+    "群众反映有关补贴发放进度慢。经核查，已督促按程序补发到位，并对经办环节提出整改要求。",
+    "群众反映工作人员服务态度生硬。经核查属实，已责令当事人作出说明并在单位内部通报。",
+)
+
+
+def _publish_summaries(history: _History) -> None:
+    """A few closed service complaints get an approved public summary (four eyes: the owning
+    body's intake writes, the county's supervisor approves), so /public shows what it is for on
+    first start."""
+    from supervise.accountability import services as public
+
+    closed = db.session.scalars(
+        select(Case)
+        .where(Case.status == Status.CLOSED, Case.kind == CaseKind.SERVICE)
+        .order_by(Case.closed_at.desc(), Case.id)
+    )
+    texts, units = iter(PUBLIC_SUMMARIES), set()
+    for case in closed:
+        unit = public.public_unit_of(db.session, case.subject_org)
+        if unit is None or unit.id in units or public.publishable(db.session, case):
+            continue
+        text = next(texts, None)
+        if text is None:
+            break
+        units.add(unit.id)
+        writer = BODY_STAFF[history.org_codes[case.owner_org_id]][0]
+        summary = public.write(db.session, case, history.actor(writer), text)
+        public.approve(db.session, summary, history.actor("demo-supervisor"))
+        db.session.commit()
 
 
 def summary(since: date, seconds: float = 0.0) -> HistorySummary:

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from supervise.accountability.models import PublishedSummary
 from supervise.cases.models import Case, Event
 from supervise.cases.states import REGISTERED_CHANNELS, Action, CaseKind, Status
 from supervise.deadlines.models import Escalation
@@ -33,6 +34,12 @@ def test_history_fills_every_page_through_the_services_once(app, client, auth):
     wanted = set(Status) - {Status.ACCEPTED, Status.MERGED}
     assert wanted <= statuses, wanted - statuses
     assert all(c.received_at <= NOW for c in cases)  # nothing after the present
+    # /public has approved summaries to show (issue 17), written and approved by two people.
+    published = db.session.scalars(
+        select(PublishedSummary).where(PublishedSummary.approved_at.is_not(None))
+    ).all()
+    assert published and all(s.written_by_id != s.approved_by_id for s in published)
+    assert published[0].text in client.get("/public").get_data(as_text=True)
 
     # Made by the services, not inserted: every case starts with its submit event at its receipt,
     # and every history case was handled by staff actions the workflow recorded.
