@@ -9,9 +9,8 @@ only, DESIGN.md §2a), the XLSX from assessment.export. Nothing changes on GET.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
-from flask import Blueprint, current_app, make_response, render_template, request
+from flask import Blueprint, current_app, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from marshmallow import ValidationError
@@ -21,6 +20,7 @@ from supervise.assessment.schemas import AssessmentQuerySchema
 from supervise.cases.workflow import Actor
 from supervise.dbtypes import utcnow
 from supervise.deadlines.calendar import local_date
+from supervise.downloads import attachment
 from supervise.errors import InvalidInput
 from supervise.extensions import db
 from supervise.staff.auth import staff_required
@@ -78,12 +78,5 @@ def download_xlsx():
     _args, result = _result()
     title = _title(result)
     body = export.to_xlsx(result, title, _)
-    name = f"单位考核-{result['period']['label']}.xlsx"
-    response = make_response(body)
-    response.headers["Content-Type"] = XLSX
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="assessment-{result["period"]["label"]}.xlsx"; '
-        f"filename*=UTF-8''{quote(name, safe='')}"
-    )
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    label = result["period"]["label"]
+    return attachment(body, f"单位考核-{label}.xlsx", f"assessment-{label}.xlsx", XLSX)

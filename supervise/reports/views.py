@@ -11,15 +11,15 @@ reports.export; nothing changes on GET and every POST is CSRF-protected (Flask-W
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
-from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from supervise.cases.workflow import Actor
+from supervise.downloads import ascii_part, attachment
 from supervise.errors import InvalidInput, NotFound
 from supervise.extensions import db
 from supervise.reports import services, weekly
@@ -231,15 +231,8 @@ def download_csv(week: str):
 def _download(body: bytes, view: dict[str, Any], ext: str, mimetype: str):
     """An attachment named 每周超期件通报-2026-W47-城关镇-v1.xlsx (RFC 6266 filename*, ASCII fallback)."""
     name = f"每周超期件通报-{view['week']}-{view['org']['name']}-v{view['version']}.{ext}"
-    code = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in view["org"]["code"])
-    fallback = f"weekly-report-{view['week']}-{code}-v{view['version']}.{ext}"
-    response = make_response(body)
-    response.headers["Content-Type"] = mimetype
-    response.headers["Content-Disposition"] = (
-        f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
-    )
-    response.headers["Cache-Control"] = "private, no-store"  # names of handlers, case numbers
-    return response
+    code = ascii_part(view["org"]["code"])
+    return attachment(body, name, f"weekly-report-{view['week']}-{code}-v{view['version']}.{ext}", mimetype)
 
 
 # -- rebuilding ----------------------------------------------------------------------------------------

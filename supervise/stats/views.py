@@ -8,9 +8,8 @@ Nothing changes on GET.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
-from flask import Blueprint, make_response, render_template, request
+from flask import Blueprint, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from marshmallow import ValidationError
@@ -21,6 +20,7 @@ from supervise.cases.models import Category
 from supervise.cases.workflow import Actor
 from supervise.dbtypes import utcnow
 from supervise.deadlines.calendar import local_date
+from supervise.downloads import ascii_part, attachment
 from supervise.errors import InvalidInput
 from supervise.extensions import db
 from supervise.i18n import N_
@@ -120,12 +120,5 @@ def download_xlsx():
     }
     body = to_xlsx(view, _labels(), headers, [_(n) for n in services.FOOTNOTES])
     name = f"统计分析-{view['period']['label']}-{view['org']['name']}.xlsx"
-    code = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in view["org"]["code"])
-    response = make_response(body)
-    response.headers["Content-Type"] = XLSX
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="stats-{view["period"]["label"]}-{code}.xlsx"; '
-        f"filename*=UTF-8''{quote(name, safe='')}"
-    )
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    code = ascii_part(view["org"]["code"])
+    return attachment(body, name, f"stats-{view['period']['label']}-{code}.xlsx", XLSX)
