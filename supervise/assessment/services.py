@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from supervise.cases.models import Case
 from supervise.cases.states import Status
 from supervise.deadlines.calendar import SHANGHAI
-from supervise.errors import Forbidden, InvalidInput
+from supervise.errors import InvalidInput
 from supervise.i18n import N_
 from supervise.orgs.models import Org, OrgKind
 from supervise.orgs.routing import OrgTree
@@ -226,12 +226,9 @@ def scope(session: Session, actor) -> list[int] | None:
 
     Supervisors and admins of a discipline body only: a unit never sees the assessment, whose
     figures are counts of the complaints about it and about the units beside it (DESIGN.md §2a)."""
-    from supervise.cases.queries import subtree_ids
-    from supervise.staff.models import Role
+    from supervise.stats.services import owners_for_reader
 
-    if not actor.at_body or not actor.has(Role.SUPERVISOR, Role.ADMIN):
-        raise Forbidden("考核结果仅供纪检监察机构的监督人员和管理员查看")
-    return subtree_ids(session, actor)
+    return owners_for_reader(session, actor, "考核结果仅供纪检监察机构的监督人员和管理员查看")
 
 
 def _scored_unit_of(orgs: dict[int, Org]) -> dict[int, int]:

@@ -561,6 +561,20 @@ def view(
 # -- who sees what --------------------------------------------------------------------------------
 
 
+def owners_for_reader(session: Session, actor, refusal: str) -> list[int] | None:
+    """The owning bodies whose cases a reader's figures count (None: every body): supervisors and
+    admins of a discipline body, their subtree (as their queues); anyone else is refused with
+    `refusal` — a unit never reads counts of the complaints about it (DESIGN.md §2a). Statistics
+    and the assessment both ask here."""
+    from supervise.cases.queries import subtree_ids
+    from supervise.errors import Forbidden
+    from supervise.staff.models import Role
+
+    if not actor.at_body or not actor.has(Role.SUPERVISOR, Role.ADMIN):
+        raise Forbidden(refusal)
+    return subtree_ids(session, actor)
+
+
 def scope(session: Session, actor, org_code: str | None) -> tuple[Org, list[int] | None]:
     """(the org to drill into, the owning bodies whose cases count) for a reader (DESIGN.md §2a).
 
@@ -569,13 +583,9 @@ def scope(session: Session, actor, org_code: str | None) -> tuple[Org, list[int]
     complaints about a unit are its complainants' data. Drilling starts at the top of the tree (a
     township 纪委 hangs below the township it supervises) and may go anywhere: the owner scope
     already keeps out what the reader may not count."""
-    from supervise.cases.queries import subtree_ids
-    from supervise.errors import Forbidden, NotFound
-    from supervise.staff.models import Role
+    from supervise.errors import NotFound
 
-    if not actor.at_body or not actor.has(Role.SUPERVISOR, Role.ADMIN):
-        raise Forbidden("统计分析仅供纪检监察机构的监督人员和管理员查看")
-    owners = subtree_ids(session, actor)
+    owners = owners_for_reader(session, actor, "统计分析仅供纪检监察机构的监督人员和管理员查看")
     if org_code:
         org = session.scalar(select(Org).where(Org.code == org_code))
         if org is None:
