@@ -12,7 +12,8 @@ import logging
 import re
 import smtplib
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -174,10 +175,42 @@ SMS_TEXTS = {
     "case_accepted": "【码上监督】您反映的问题（{tracking_no}）已受理，我们将在规定期限内答复。{link}",
     "case_rejected": "【码上监督】您反映的问题（{tracking_no}）经审查不予受理，理由请查看。{link}",
     "feedback_published": "【码上监督】您反映的问题（{tracking_no}）已有答复，请查看并评价。{link}",
+    # The one-time code of a real-name report (supervise/intake/verification.py).
+    "phone_code": "【码上监督】您的验证码为{code}，{minutes}分钟内有效。如非本人操作，请忽略本短信。",
 }
 # The link opens the case without retyping both codes (supervise/intake/links.py): single use,
 # expiring; the access code itself is never in it.
 LINK = "查看：{url} （{days}天内有效，仅可使用一次；也可凭查询编号和查询码查询）"
+
+
+@dataclass(frozen=True)
+class SmsContent:
+    """One SMS to send: the number (decrypted at sending time only) and the message kind's
+    parameters. Chinese providers send pre-approved templates with parameters, never free text:
+    a gateway maps `kind` to its template and passes `params`; the log gateway renders
+    SMS_TEXTS[kind] with them."""
+
+    phone: str
+    kind: str
+    params: dict[str, str]
+
+    @property
+    def text(self) -> str:
+        return SMS_TEXTS[self.kind].format(**self.params)
+
+
+# kind → function(session, message) -> SmsContent | None (None: nothing to send). The case kinds
+# are built in; other modules register theirs (`sms_source`), e.g. the phone verification code.
+SmsSource = Callable[[Session, OutboxMessage], "SmsContent | None"]
+SMS_SOURCES: dict[str, SmsSource] = {}
+
+
+def sms_source(kind: str) -> Callable[[SmsSource], SmsSource]:
+    def register(function: SmsSource) -> SmsSource:
+        SMS_SOURCES[kind] = function
+        return function
+
+    return register
 
 
 class LoggingSmsGateway:
@@ -197,34 +230,37 @@ class LoggingSmsGateway:
 
 
 class SmsChannel:
-    """SMS to the citizen. The number is decrypted only here, at sending time: never in Redis."""
+    """SMS to a citizen. The number is decrypted only here, at sending time: never in Redis."""
 
     def __init__(self, gateway, identity_box):
         self.gateway, self.box = gateway, identity_box
 
     def send(self, session: Session, message: OutboxMessage) -> None:
-        phone = self.box.open(message.case.reporter_phone_enc)
-        if not phone:
+        source = SMS_SOURCES.get(message.kind, self.case_content)
+        content = source(session, message)
+        if content is None:
             return
-        text = citizen_sms_text(session, message)
         send_once = getattr(self.gateway, "send_once", None)
         if send_once is None:
-            self.gateway.send(phone, text)
+            self.gateway.send(content.phone, content.text)
         else:
             # The out-id is the row: whatever retries, the provider sees one message per row.
-            send_once(phone, text, out_id=f"outbox-{message.id}")
+            send_once(content.phone, content.text, out_id=f"outbox-{message.id}")
 
+    def case_content(self, session: Session, message: OutboxMessage) -> SmsContent | None:
+        """A case's news to its reporter, with a fresh one-time link (its row commits with the
+        delivery)."""
+        from flask import current_app
 
-def citizen_sms_text(session: Session, message: OutboxMessage) -> str:
-    """The SMS text, with a fresh one-time link (its row commits with the delivery)."""
-    from flask import current_app
+        from supervise.intake import links
 
-    from supervise.intake import links
-
-    token = links.new_link(session, message.case)
-    days = current_app.config.get("CASE_LINK_DAYS", links.LINK_DAYS)
-    link = LINK.format(url=links.link_url(token), days=days)
-    return SMS_TEXTS[message.kind].format(tracking_no=message.case.tracking_no, link=link)
+        phone = self.box.open(message.case.reporter_phone_enc)
+        if not phone:
+            return None
+        token = links.new_link(session, message.case)
+        days = current_app.config.get("CASE_LINK_DAYS", links.LINK_DAYS)
+        link = LINK.format(url=links.link_url(token), days=days)
+        return SmsContent(phone, message.kind, {"tracking_no": message.case.tracking_no, "link": link})
 
 
 class SmtpTransport:
