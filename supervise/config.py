@@ -147,8 +147,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # a slot is refused (503 "busy") instead of piling up behind it.
         "UPLOAD_DECODE_CONCURRENCY": env.get("UPLOAD_DECODE_CONCURRENCY", "2"),
         "UPLOAD_DECODE_WAIT_SECONDS": env.get("UPLOAD_DECODE_WAIT_SECONDS", "5"),
-        # SMS: "log" (development: a masked line in the log). A real gateway is a class with
-        # send(phone, text), added to notify/channels.py SMS_GATEWAYS.
+        # -- SMS (issue 18, supervise/notify/sms.py): "log" (development: a masked line in the
+        # log), "aliyun" or "tencent". Templates: "kind=TemplateId:param,…;…" (系统设置 → 短信模板
+        # overrides a kind); SMS_ENDPOINT overrides the provider's address (tests: a stand-in).
         "SMS_GATEWAY": env.get("SMS_GATEWAY", "log"),
         # /metrics (Prometheus): with a token, only `Authorization: Bearer <token>`; without one,
         # loopback only in development and off (404) in production (supervise/api/ops.py).
@@ -186,7 +187,7 @@ def validate_config(config: dict[str, Any]) -> None:
         missing.append(f"UPLOAD_STORAGE must be fs or s3, not {storage!r}")
     if storage == "s3" and not config.get("S3_BUCKET"):
         missing.append("S3_BUCKET is required when UPLOAD_STORAGE=s3")
-    from supervise.notify.channels import SMS_GATEWAYS  # the drivers the code has, one place
+    from supervise.notify.sms import config_problems  # gateway, keys, sign, templates, caps
 
     if config.get("SMS_GATEWAY", "log") not in SMS_GATEWAYS:
         names = ", ".join(sorted(SMS_GATEWAYS))

@@ -7,6 +7,7 @@ from rq import cron
 
 from workers.jobs import (
     build_weekly_reports,
+    collect_sms_receipts,
     drain_outbox,
     flag_hot_spots,
     refresh_stats,
@@ -36,3 +37,6 @@ cron.register(flag_hot_spots, "sweeps", interval=3600, name="hot-spots-catch-up"
 # 统计分析: every 10 minutes, the months whose cases changed since the last run's mark; a run that
 # overlaps the previous one rebuilds the same rows (supervise/stats/services.py).
 cron.register(refresh_stats, "reports", interval=600)
+# 短信回执: every 5 minutes; only rows without a receipt, within two days of sending, are asked
+# about, so a missed or overlapping run records nothing twice (supervise/notify/sms.py).
+cron.register(collect_sms_receipts, "sweeps", interval=300)

@@ -99,3 +99,15 @@ def refresh_stats() -> int:
     from supervise.stats.services import refresh
 
     return len(refresh(db.session))
+
+
+@job
+def collect_sms_receipts() -> int:
+    """短信回执: record the delivery receipts of sent SMS (Aliyun QuerySendDetails, Tencent
+    PullSmsSendStatus); idempotent, bounded to a window after sending (supervise/notify/sms.py)."""
+    from flask import current_app
+
+    from supervise.cases.services import identity_box
+    from supervise.notify.sms import collect_receipts
+
+    return collect_receipts(db.session, current_app.config, identity_box())

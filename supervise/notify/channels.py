@@ -22,6 +22,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from supervise.dbtypes import utcnow
+
+# SMS lives in notify/sms.py (templates, providers, receipts); its names stay importable from here.
+from supervise.notify.sms import (  # noqa: F401
+    LINK,
+    SMS_GATEWAYS,
+    SMS_SOURCES,
+    SMS_TEXTS,
+    LoggingSmsGateway,
+    SmsChannel,
+    SmsContent,
+    SmsSource,
+    UnavailableChannel,
+    sms_channel,
+    sms_source,
+)
 from supervise.i18n import N_
 from supervise.notify.models import Notification, OutboxMessage
 from supervise.orgs.routing import OrgTree
@@ -421,29 +436,6 @@ def email_transport(config) -> SmtpTransport | FileSinkTransport:
             config.get("SMTP_STARTTLS", True),
         )
     return FileSinkTransport(Path(config["DATA_DIR"]) / "mail")
-
-
-SMS_GATEWAYS = {"log": LoggingSmsGateway}
-
-
-class UnavailableChannel:
-    """A channel whose settings name something that does not exist: its messages fail (and, after
-    their retries, land on the dead-letter page) while every other channel keeps delivering.
-    Start-up refuses such settings in production; this is the net under it."""
-
-    def __init__(self, reason: str):
-        self.reason = reason
-
-    def send(self, session: Session, message: OutboxMessage) -> None:
-        raise RuntimeError(self.reason)
-
-
-def sms_channel(config, identity_box) -> SmsChannel | UnavailableChannel:
-    name = config.get("SMS_GATEWAY", "log")
-    gateway = SMS_GATEWAYS.get(name)
-    if gateway is None:
-        return UnavailableChannel(f"unknown SMS_GATEWAY {name!r}: one of {', '.join(sorted(SMS_GATEWAYS))}")
-    return SmsChannel(gateway(), identity_box)
 
 
 def default_channels() -> dict[str, object]:

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from supervise.dbtypes import UTCDateTime, utcnow
@@ -25,6 +35,8 @@ class OutboxMessage(db.Model):
             "status IN ('pending', 'sending', 'delivered', 'unknown', 'dead')", name="status_valid"
         ),
         Index("ix_outbox_pending", "status", "created_at"),
+        # The receipt job matches Tencent's pulled receipts by serial number (notify/sms.py).
+        Index("ix_outbox_provider_id", "provider_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -43,6 +55,17 @@ class OutboxMessage(db.Model):
     # blindly but becomes `unknown` for an admin to decide (notify/outbox.py).
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_by: Mapped[str | None] = mapped_column(String(200))  # the RQ worker's name
+    # SMS through a provider (notify/sms.py): which one and its id for the message (Aliyun BizId,
+    # Tencent SerialNo), then the delivery receipt (回执) the receipt job pulls: delivered | failed,
+    # the operator's code, and when the phone got it (or the failure was reported).
+    provider: Mapped[str | None] = mapped_column(String(16))
+    provider_id: Mapped[str | None] = mapped_column(String(64))
+    receipt_status: Mapped[str | None] = mapped_column(String(16))
+    receipt_code: Mapped[str | None] = mapped_column(String(64))
+    receipt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Aliyun's receipt query needs the number: kept sealed (identity box) only until the receipt
+    # is recorded or its window has passed, then cleared. Tencent's pull needs none.
+    receipt_phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     case = relationship("Case")
 

@@ -32,6 +32,16 @@ MAX_ATTEMPTS = 5
 _NEW_IDS = "supervise.outbox.new"
 
 
+class PermanentFailure(Exception):
+    """A send that no retry can fix (an invalid number, a template the provider has not approved,
+    the daily cap): the row goes `dead` at once with this reason, instead of after MAX_ATTEMPTS."""
+
+
+class OutcomeUnknown(Exception):
+    """The request may have reached the provider (a read timeout after it was sent): re-sending
+    could deliver it twice, so the row becomes `unknown` for an admin, as a dead worker's does."""
+
+
 def queue_message(
     session: Session,
     *,
@@ -123,7 +133,8 @@ def _lock_pending(session: Session, message_id: int) -> OutboxMessage | None:
 
 
 def _record_failure(session: Session, message_id: int, exc: Exception) -> str:
-    """Count a failed attempt (the row is pending again); `dead` after MAX_ATTEMPTS. Commits."""
+    """Count a failed attempt (the row is pending again); `dead` after MAX_ATTEMPTS or at once on a
+    PermanentFailure; `unknown` on an OutcomeUnknown (never re-sent by itself). Commits."""
     message = session.get(OutboxMessage, message_id)
     if message.status not in ("pending", "sending"):
         # Delivered meanwhile by another job (the row was unlocked after this one's commit).
@@ -133,7 +144,12 @@ def _record_failure(session: Session, message_id: int, exc: Exception) -> str:
     message.status = "pending"
     message.claimed_at = message.claimed_by = None
     message.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-    if message.attempts >= MAX_ATTEMPTS:
+    if isinstance(exc, OutcomeUnknown):
+        message.status = "unknown"
+        session.commit()
+        log.error("outbox message %s: outcome unknown (%s); not re-sent, an admin decides", message_id, exc)
+        return "unknown"
+    if isinstance(exc, PermanentFailure) or message.attempts >= MAX_ATTEMPTS:
         message.status = "dead"
         session.commit()
         log.error("outbox message %s is dead after %s attempts", message_id, message.attempts)

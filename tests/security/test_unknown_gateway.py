@@ -13,7 +13,7 @@ from tests.conftest import ISSUED_ACCESS_CODES, VALID_SUBMISSION
 
 
 def test_an_unknown_gateway_fails_only_sms_and_dead_letters_it(app, client, demo):
-    app.config["SMS_GATEWAY"] = "aliyun"  # before this fix: KeyError for every channel
+    app.config["SMS_GATEWAY"] = "huawei"  # before this fix: KeyError for every channel
     body = client.post(
         "/api/v1/cases", json={**VALID_SUBMISSION, "name": "张三", "phone": "13812345678"}
     ).get_json()
@@ -27,7 +27,7 @@ def test_an_unknown_gateway_fails_only_sms_and_dead_letters_it(app, client, demo
         try:
             results.append(outbox.deliver(db.session, sms.id, default_channels()))
         except RuntimeError as exc:  # a failed attempt raises so RQ retries it
-            assert "unknown SMS_GATEWAY 'aliyun'" in str(exc)
+            assert "unknown SMS_GATEWAY 'huawei'" in str(exc)
             results.append("failed")
     db.session.expire_all()
     assert results[-1] == "dead" and db.session.get(OutboxMessage, sms.id).status == "dead"
@@ -39,5 +39,5 @@ def test_start_up_refuses_an_unknown_gateway_in_one_line():
     from supervise.config import ConfigError, load_config, validate_config
 
     with pytest.raises(ConfigError) as refused:
-        validate_config(load_config({"SMS_GATEWAY": "aliyun"}))
-    assert "SMS_GATEWAY must be one of log, not 'aliyun'" in str(refused.value)
+        validate_config(load_config({"SMS_GATEWAY": "huawei"}))
+    assert "SMS_GATEWAY must be one of aliyun, log, tencent, not 'huawei'" in str(refused.value)

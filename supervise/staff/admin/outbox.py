@@ -21,6 +21,7 @@ from supervise.staff.auth import staff_required
 from supervise.staff.models import Role
 
 DEAD_LETTERS_SHOWN = 200
+SMS_SHOWN = 50
 # The drain re-enqueues pending rows every minute: one still pending after this is stuck somewhere.
 STALE_PENDING = timedelta(minutes=10)
 
@@ -52,8 +53,18 @@ def outbox() -> ResponseReturnValue:
             OutboxMessage.status == "pending", OutboxMessage.created_at < utcnow() - STALE_PENDING
         )
     )
+    # 短信发送记录: the latest SMS rows with the provider's id and receipt (回执), so an admin can
+    # answer "did the citizen get it" and match a row in the provider's console. No number, no text.
+    sms_rows = db.session.execute(
+        select(OutboxMessage, Case.tracking_no)
+        .outerjoin(Case, Case.id == OutboxMessage.case_id)
+        .where(OutboxMessage.channel == "sms")
+        .order_by(OutboxMessage.id.desc())
+        .limit(SMS_SHOWN)
+    ).all()
     return render_template(
         "staff/admin/outbox.html",
+        sms_rows=sms_rows,
         rows=rows,
         dead_total=dead_total,
         shown_limit=DEAD_LETTERS_SHOWN,
