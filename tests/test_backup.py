@@ -19,7 +19,7 @@ from supervise.app import create_app
 from supervise.backup import BackupError, create_backup, restore_backup
 from supervise.cli import main
 from supervise.extensions import db
-from tests.conftest import REPORTER_NAMES, REPORTER_PHONES, VALID_SUBMISSION
+from tests.conftest import REPORTER_NAMES, REPORTER_PHONES, VALID_SUBMISSION, verified
 
 
 def image(kind: str, colour) -> bytes:
@@ -96,7 +96,7 @@ def test_backup_then_restore_into_an_empty_data_dir(tmp_path, make_app):
     with source.app_context():
         load_demo(sample_cases=False)
         case, code = services.submit_case(
-            {**VALID_SUBMISSION, "name": REPORTER_NAMES[0], "phone": REPORTER_PHONES[0]},
+            verified({**VALID_SUBMISSION, "name": REPORTER_NAMES[0], "phone": REPORTER_PHONES[0]}),
             photos=[image("JPEG", (200, 30, 30)), image("PNG", (30, 200, 30))],
         )
         ref = case.tracking_no

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import request
 from flask.views import MethodView
+from flask_limiter.util import get_remote_address
 from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 from marshmallow import fields, validate
@@ -14,6 +15,8 @@ from supervise.api.base import PUBLIC_SECURITY, documented
 from supervise.cases import services
 from supervise.cases.schemas import (
     CategorySchema,
+    PhoneCodeSchema,
+    PhoneCodeSentSchema,
     PublicCaseSchema,
     RatingSchema,
     SubmitSchema,
@@ -23,6 +26,7 @@ from supervise.cases.schemas import (
     UnitSchema,
 )
 from supervise.deadlines.calendar import local_date
+from supervise.intake import verification
 from supervise.intake.limits import limit_api_submissions, limit_lookups
 from supervise.intake.uploads import MAX_PHOTOS, read_photos
 
@@ -119,14 +123,42 @@ class Submit(MethodView):
     def post(self):
         """Submit a case (JSON or multipart). The access code in the answer is shown once."""
         data = SubmitSchema().load(_submission_body())
-        case, code = services.submit_case(data, read_photos(request.files.getlist("photos")))
+        submitted = services.submit_checked(data, read_photos(request.files.getlist("photos")))
+        case = submitted.case
         return {
             "tracking_no": case.tracking_no,
-            "access_code": code,
+            "access_code": submitted.access_code,
             "status": case.status,
             "response_due_at": case.response_due_at,
             "response_due_date": local_date(case.response_due_at),
             "due_provisional": case.due_provisional,
+            "real_name": case.real_name,
+            "real_name_note": submitted.phone.note,
+        }
+
+
+@blp.route("/phone-codes")
+class PhoneCodes(MethodView):
+    @blp.arguments(PhoneCodeSchema)
+    @blp.response(202, PhoneCodeSentSchema)
+    @documented(
+        blp,
+        400,
+        422,
+        429,
+        security=PUBLIC_SECURITY,
+        e422="`phone` is not an 11-digit mainland mobile number",
+        e429="too many codes for this number (one a minute, five an hour by default) or from this "
+        "address: wait `retry_after` seconds (also the Retry-After header)",
+    )
+    def post(self, args):
+        """Send a one-time code (短信验证码) by SMS to a real-name reporter's number: give it as
+        `phone_code` with `name` and `phone` on POST /cases, within 5 minutes (5 tries)."""
+        issued = verification.request_code(args["phone"], get_remote_address())
+        return {
+            "phone": issued.masked_phone,
+            "valid_minutes": verification.VALID_MINUTES,
+            "resend_after": issued.resend_after,
         }
 
 

@@ -91,6 +91,14 @@ class SubmitSchema(StrictSchema):
     )
     name = _text(1, 50, N_("姓名须为 1–50 个字"), load_default=None)
     phone = fields.String(load_default=None, validate=PHONE)
+    phone_code = fields.String(
+        load_default=None,
+        validate=validate.Length(max=20, error=N_("验证码为 6 位数字")),
+        metadata={
+            "description": "短信验证码: the code POST /api/v1/phone-codes sent to `phone`. Without a valid "
+            "one the case is filed anonymous (`real_name: false` in the answer, and why)"
+        },
+    )
     occurred_at = fields.Date(load_default=None, error_messages={"invalid": N_("日期格式应为 YYYY-MM-DD")})
     location = _text(1, 200, N_("地点须为 1–200 个字"), load_default=None)
     about_org_head = fields.Boolean(
@@ -118,6 +126,23 @@ class SubmittedSchema(Schema):
     response_due_at = fields.DateTime()
     response_due_date = fields.Date()
     due_provisional = fields.Boolean()
+    real_name = fields.Boolean(metadata={"description": "filed as real-name (number verified by SMS code)"})
+    real_name_note = fields.String(
+        allow_none=True,
+        metadata={"description": "why a submission with a name and phone was filed anonymous, else null"},
+    )
+
+
+class PhoneCodeSchema(StrictSchema):
+    """获取验证码: a one-time code by SMS to the number of a real-name report."""
+
+    phone = fields.String(required=True, validate=PHONE, error_messages=REQUIRED)
+
+
+class PhoneCodeSentSchema(Schema):
+    phone = fields.String(metadata={"description": "the number, masked (138****5678)"})
+    valid_minutes = fields.Integer()
+    resend_after = fields.Integer(metadata={"description": "seconds until this number may ask again"})
 
 
 class TrackSchema(StrictSchema):

@@ -41,6 +41,7 @@ from supervise.deadlines.sweep import CLOCK_LABELS
 from supervise.errors import InvalidInput, NotFound, StaleVersion
 from supervise.extensions import db
 from supervise.i18n import N_
+from supervise.intake import verification
 from supervise.intake.files import signed_url
 from supervise.intake.models import Point
 from supervise.intake.storage import UploadStore
@@ -178,13 +179,48 @@ def _attach(case: Case, event: Event, images: list[StoredImage]) -> None:
     queue_message(db.session, kind="make_thumbnails", channel="thumbnail", case=case)
 
 
+@dataclass(frozen=True)
+class Submitted:
+    """A citizen's submission received: the case, its access code (shown once), and how its
+    phone number fared (supervise/intake/verification.py): `phone.note` says, in Chinese, why a
+    submission with a name and number was filed anonymous."""
+
+    case: Case
+    access_code: str
+    phone: verification.PhoneCheck
+
+
 def submit_case(
-    data: dict[str, Any], photos: list[bytes] = (), now: datetime | None = None, _attempt: int = 0
+    data: dict[str, Any],
+    photos: list[bytes] = (),
+    now: datetime | None = None,
+    _attempt: int = 0,
+    *,
+    verify_phone: bool = True,
 ) -> tuple[Case, str]:
     """Receive a citizen's submission; returns the committed case and its access code (shown once).
+    `submit_checked` also says whether the number was verified."""
+    submitted = submit_checked(data, photos, now, _attempt, verify_phone=verify_phone)
+    return submitted.case, submitted.access_code
+
+
+def submit_checked(
+    data: dict[str, Any],
+    photos: list[bytes] = (),
+    now: datetime | None = None,
+    _attempt: int = 0,
+    *,
+    verify_phone: bool = True,
+) -> Submitted:
+    """Receive a citizen's submission.
 
     The case, its first event, its photos' rows and the outbox rows commit together before the
     citizen is told anything. A repeated idempotency key returns the first case, not a new one.
+
+    A name and number make a real-name case only with the number's SMS code (`phone_code`): the
+    code is spent in the case's transaction. Without a valid one the case is filed anonymous, the
+    name and number dropped; a wrong code of a live one raises InvalidInput (the try counted).
+    `verify_phone=False` is for callers that verified otherwise — none of the citizen's paths.
     """
     session = db.session
     key = data.get("idempotency_key")
@@ -192,7 +228,10 @@ def submit_case(
     if digest:
         existing = session.scalar(select(Case).where(Case.submit_key == digest))
         if existing is not None:
-            return existing, _replayed_access_code(existing, key, now or utcnow())
+            check = verification.PhoneCheck(
+                asked=bool(data.get("phone")), verified=existing.real_name, reason="unverified"
+            )
+            return Submitted(existing, _replayed_access_code(existing, key, now or utcnow()), check)
     categories, points = _intake_refs()
     category = categories.get(data["category"])
     if category is None or not category.active:
@@ -203,6 +242,14 @@ def submit_case(
         if point is None or not point.active:
             raise InvalidInput(N_("该监督点不存在或已停用"), {"point": [N_("该监督点不存在或已停用")]})
 
+    # The number's code, judged once the rest is known good (a refused category costs no try).
+    submission = data  # as sent: a retry below judges it again
+    if verify_phone:
+        check = verification.settle(session, data.get("phone"), data.get("phone_code"), now or utcnow())
+        if check.asked and not check.verified:
+            data = verification.anonymous_data(data)
+    else:
+        check = verification.PhoneCheck(asked=bool(data.get("phone")), verified=bool(data.get("phone")))
     # Photos are checked and stored before anything enters the session: a bad one leaves no trace,
     # and if this transaction ends without a commit the files it created are removed again.
     store = upload_store()
@@ -241,9 +288,10 @@ def submit_case(
         # or, once in a very long while, two random tracking numbers met: a new one is drawn.
         session.rollback()
         if _attempt < 3:
-            return submit_case(data, photos, now, _attempt=_attempt + 1)
+            # The code's use rolled back with the case: judged again (one more try counted).
+            return submit_checked(submission, photos, now, _attempt + 1, verify_phone=verify_phone)
         raise
-    return attach_written(session, case, case_id), code
+    return Submitted(attach_written(session, case, case_id), code, check)
 
 
 def build_case(

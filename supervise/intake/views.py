@@ -28,18 +28,20 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_babel import gettext as _
+from flask_limiter.util import get_remote_address
 from marshmallow import ValidationError
 
 from supervise.cases import services
-from supervise.cases.schemas import RatingSchema, SubmitSchema, SupplementSchema, TrackSchema
+from supervise.cases.schemas import PhoneCodeSchema, RatingSchema, SubmitSchema, SupplementSchema, TrackSchema
 from supervise.cases.states import Status
-from supervise.errors import Conflict, DomainError, InvalidInput, NotFound
+from supervise.errors import Conflict, DomainError, InvalidInput, NotFound, TooManyAttempts
 from supervise.extensions import db, limiter
 from supervise.i18n import N_
-from supervise.intake import links
+from supervise.intake import links, verification
 from supervise.intake.files import signed_url
 from supervise.intake.limits import (
     challenge_errors,
@@ -50,6 +52,7 @@ from supervise.intake.limits import (
 )
 from supervise.intake.points import count_scan, point_by_token, replaced_point
 from supervise.intake.uploads import MAX_PHOTOS, load_with_photos, read_photos
+from supervise.intake.verification import UNVERIFIED_NOTES, PhoneCheck
 
 bp = Blueprint("citizen", __name__)
 
@@ -62,6 +65,7 @@ FORM_FIELDS = (
     "location",
     "name",
     "phone",
+    "phone_code",
     "about_org_head",
 )
 
@@ -118,20 +122,37 @@ CANNOT_RATE_NOW = N_("此件还没有答复，答复后才能评价。")
 # -- the form ----------------------------------------------------------------------------------
 
 
-def _form_page(point, values: dict[str, Any] | None = None, errors: dict | None = None, status: int = 200):
+def _form_page(
+    point,
+    values: dict[str, Any] | None = None,
+    errors: dict | None = None,
+    status: int = 200,
+    *,
+    code_notice: str | None = None,
+    photos_dropped: bool | None = None,
+):
     values = values or {}
     values.setdefault("idempotency_key", uuid.uuid4().hex)
+    if photos_dropped is None:
+        photos_dropped = bool(errors) and any(f.filename for f in request.files.getlist("photos"))
+    form_url = url_for("citizen.point_form", token=point.token) if point else url_for("citizen.report_form")
     return (
         render_template(
             "public/form.html",
             point=point,
+            # Explicit: the page may be the answer of the send-code action, a URL of its own.
+            form_url=form_url,
+            code_url=url_for("citizen.point_phone_code", token=point.token)
+            if point
+            else url_for("citizen.report_phone_code"),
+            code_notice=code_notice,
             categories=services.categories(),
             units=services.subject_units() if point is None else [],
             values=values,
             errors=errors or {},
             max_photos=MAX_PHOTOS,
             # Browsers cannot refill a file input: say so beside it when photos had been chosen.
-            photos_dropped=bool(errors) and any(f.filename for f in request.files.getlist("photos")),
+            photos_dropped=photos_dropped,
             # Above the forms' per-IP limit (a township behind one address): a question to answer.
             challenge=form_challenge(),
         ),
@@ -159,10 +180,15 @@ def _submit(point):
     if errors:
         return _form_page(point, raw, errors, 422)
     try:
-        case, code = services.submit_case(form.data, form.photos)
+        submitted = services.submit_checked(form.data, form.photos)
     except InvalidInput as exc:  # 503 when the photo store is down (UploadsUnavailable), else 422
         return _form_page(point, raw, exc.details, exc.status)
-    links.keep_receipt(case, code)
+    links.keep_receipt(submitted.case, submitted.access_code)
+    # Why a real-name report was filed anonymous, for the submitted page's one showing.
+    if submitted.phone.note:
+        session[UNVERIFIED_KEY] = submitted.phone.reason
+    else:
+        session.pop(UNVERIFIED_KEY, None)
     target = url_for("citizen.submitted")
     if _wants_json():
         return jsonify({"redirect": target})
@@ -215,7 +241,63 @@ def report_form():
 def submitted():
     """Shows the codes of the case just submitted exactly once; a reload shows where to track it."""
     case, code = links.take_receipt()
-    return render_template("public/submitted.html", case=case, access_code=code)
+    reason = session.pop(UNVERIFIED_KEY, None)
+    note = PhoneCheck(asked=True, reason=reason).note if reason in UNVERIFIED_NOTES and case else None
+    return render_template("public/submitted.html", case=case, access_code=code, unverified_note=note)
+
+
+# -- 获取验证码: a one-time code for a real-name report ---------------------------------------------
+
+UNVERIFIED_KEY = "unverified_phone"
+CODE_SENT = N_("验证码已发送至 %(phone)s，%(minutes)s 分钟内有效。")
+PHONE_FIRST = N_("请先填写手机号码，再获取验证码")
+
+
+def _send_code(point):
+    """The 获取验证码 button. Without JavaScript it submits the whole form here (urlencoded: the
+    photos' bytes are not sent, only their names): the form comes back with everything typed and
+    a notice (photos must be chosen again, as after any error). phone-code.js posts the same with
+    X-Requested-With and gets JSON, so nothing reloads."""
+    raw = {k: v for k, v in request.form.items() if v.strip() != "" and k not in ("photos", "send_code")}
+    files = request.files.getlist("photos")
+    dropped = bool(request.form.get("photos", "").strip()) or any(f.filename for f in files)
+    phone = request.form.get("phone", "").strip()
+    field, status, notice, resend_after = "phone", 422, None, 0
+    try:
+        if not phone:
+            raise InvalidInput(_(PHONE_FIRST), {"phone": [_(PHONE_FIRST)]})
+        args = PhoneCodeSchema().load({"phone": phone})
+        issued = verification.request_code(args["phone"], get_remote_address())
+    except ValidationError as exc:
+        message = exc.messages["phone"][0]
+    except InvalidInput as exc:
+        message = exc.message
+    except TooManyAttempts as exc:
+        field, status, message = "phone_code", exc.status, exc.message
+        resend_after = exc.details.get("retry_after", 0)
+    else:
+        message, status, resend_after = None, 200, issued.resend_after
+        notice = _(CODE_SENT, phone=issued.masked_phone, minutes=verification.VALID_MINUTES)
+    if _wants_json():
+        body = {"notice": notice, "resend_after": resend_after}
+        if message:
+            body.update(error=message, field=field)
+        return jsonify(body), status
+    errors = {field: [message]} if message else None
+    return _form_page(point, raw, errors, status, code_notice=notice, photos_dropped=dropped)
+
+
+@bp.post("/report/phone-code")
+def report_phone_code():
+    return _send_code(None)
+
+
+@bp.post("/s/<token>/phone-code")
+def point_phone_code(token: str):
+    point = point_by_token(token)
+    if point is None or not point.active:
+        abort(404)
+    return _send_code(point)
 
 
 # -- tracking ----------------------------------------------------------------------------------

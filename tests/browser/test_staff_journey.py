@@ -7,7 +7,7 @@ import re
 import pytest
 
 from tests.browser.test_citizen_journey import shot
-from tests.conftest import VALID_SUBMISSION
+from tests.conftest import VALID_SUBMISSION, verified
 
 
 @pytest.fixture
@@ -123,13 +123,15 @@ def test_a_service_complaint_goes_to_the_unit_and_its_answer_back_for_review(
     token = dict(demo["points"])["民政局办事大厅窗口"]
     submitted = client.post(
         "/api/v1/cases",
-        json={
-            **VALID_SUBMISSION,
-            "category": "efficiency",
-            "point": token,
-            "name": "李四",
-            "phone": "13900001111",
-        },
+        json=verified(  # real name: with the number's SMS code
+            {
+                **VALID_SUBMISSION,
+                "category": "efficiency",
+                "point": token,
+                "name": "李四",
+                "phone": "13900001111",
+            }
+        ),
     ).get_json()
     ref, code = submitted["tracking_no"], submitted["access_code"]
 

@@ -21,6 +21,7 @@ PUBLIC = {
     ("get", "/api/v1/categories"),
     ("get", "/api/v1/units"),
     ("post", "/api/v1/cases"),
+    ("post", "/api/v1/phone-codes"),  # issue 18: verified phones
     ("post", "/api/v1/track"),
     ("post", "/api/v1/track/rating"),
     ("post", "/api/v1/track/supplement"),
@@ -32,6 +33,7 @@ STATUSES = {
     ("get", "/api/v1/categories"): {200, 400},
     ("get", "/api/v1/units"): {200, 400},
     ("post", "/api/v1/cases"): {201, 400, 413, 415, 422, 429, 503},
+    ("post", "/api/v1/phone-codes"): {202, 400, 422, 429},  # issue 18: verified phones
     ("post", "/api/v1/track"): {200, 400, 404, 422, 429},
     ("post", "/api/v1/track/rating"): {200, 400, 404, 409, 422, 429},
     ("post", "/api/v1/track/supplement"): {200, 400, 404, 409, 422, 429},
@@ -202,12 +204,17 @@ def test_real_errors_have_the_documented_status_and_body(app, doc, client, auth,
     anonymous = submit()
     supervisor, intake, handler = auth("demo-supervisor"), auth("demo-intake"), auth("demo-handler")
     too_many = {"photos": [(_photo(), f"p{i}.png") for i in range(7)]}
+    assert client.post("/api/v1/phone-codes", json={"phone": "13900001111"}).status_code == 202  # issue 18
     cases = [
         ("post", "/api/v1/cases", 400, {"data": "{not json", "content_type": "application/json"}),
         ("post", "/api/v1/cases", 400, {"json": ["a", "list"]}),
         ("post", "/api/v1/cases", 415, {"data": "hello", "content_type": "text/plain"}),
         ("post", "/api/v1/cases", 422, {"json": {**VALID_SUBMISSION, "category": "no-such"}}),
         ("post", "/api/v1/cases", 422, {"data": {**VALID_SUBMISSION, **too_many}}),
+        # issue 18 (verified phones): a bad number, broken JSON, a second code too soon
+        ("post", "/api/v1/phone-codes", 422, {"json": {"phone": "12345"}}),
+        ("post", "/api/v1/phone-codes", 400, {"data": "{not json", "content_type": "application/json"}),
+        ("post", "/api/v1/phone-codes", 429, {"json": {"phone": "13900001111"}}),
         ("post", "/api/v1/track", 404, {"json": {"tracking_no": mine["tracking_no"], "access_code": "x"}}),
         ("post", "/api/v1/track", 422, {"json": {}}),
         ("post", "/api/v1/track", 400, {"json": {"tracking_no": "a\x00", "access_code": "x"}}),

@@ -20,11 +20,13 @@ from supervise.notify.channels import LoggingSmsGateway, SmsChannel
 from supervise.notify.models import OutboxMessage
 from supervise.notify.outbox import deliver
 from tests.browser.test_citizen_journey import publish_feedback
+from tests.conftest import verified
 from tests.unit.test_workflow import staff
 from tests.web.test_citizen import FORM, jpeg, point, post_form
 
 
 def submitted(client, data=None, photos=()) -> tuple[str, str]:
+    data = verified(data) if data else data  # a name and phone with their SMS code
     html = post_form(client, f"/s/{point().token}", data, photos).get_data(as_text=True)
     return (
         re.search(r'id="tracking-no">([^<]+)<', html).group(1),

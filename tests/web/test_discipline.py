@@ -18,7 +18,7 @@ from supervise.intake.models import Point
 from supervise.notify.models import OutboxMessage
 from supervise.orgs.models import Org
 from supervise.staff.models import AuditEntry, User
-from tests.conftest import ISSUED_ACCESS_CODES
+from tests.conftest import ISSUED_ACCESS_CODES, verified
 
 SERVICE = {
     "category": "efficiency",
@@ -43,7 +43,8 @@ def file_case(client, demo):
     """`file_case(org_code, **fields)` → (tracking_no, access_code) of a QR submission at that org's point."""
 
     def _file(org_code: str, **fields):
-        response = client.post("/api/v1/cases", json={**SERVICE, "point": point_token(org_code), **fields})
+        body = verified({**SERVICE, "point": point_token(org_code), **fields})  # real name: with its SMS code
+        response = client.post("/api/v1/cases", json=body)
         assert response.status_code == 201, response.get_json()
         body = response.get_json()
         ISSUED_ACCESS_CODES.append(body["access_code"])

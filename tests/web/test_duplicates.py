@@ -20,7 +20,7 @@ from supervise.cases.workflow import Actor
 from supervise.dbtypes import utcnow
 from supervise.extensions import db
 from supervise.staff.models import User
-from tests.conftest import ISSUED_ACCESS_CODES
+from tests.conftest import ISSUED_ACCESS_CODES, issue_phone_code
 from tests.web.test_staff import csrf_token, login
 
 VILLAGE, OTHER_VILLAGE = "demo-town-1-village-1", "demo-town-1-village-2"
@@ -53,7 +53,8 @@ def file(days_ago: float, unit: str = VILLAGE, phone: str | None = None, **field
     """A complaint about `unit` received `days_ago` days ago (through the real service)."""
     data = {**SUBSIDY, "subject_unit": unit, **fields}
     if phone:
-        data["phone"] = phone
+        # A number goes with its verified SMS code (issue 18), or is not kept.
+        data |= {"phone": phone, "phone_code": issue_phone_code(phone)}
     case, code = services.submit_case(data, now=utcnow() - timedelta(days=days_ago))
     ISSUED_ACCESS_CODES.append(code)
     return case.tracking_no, code

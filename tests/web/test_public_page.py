@@ -22,7 +22,7 @@ from supervise.orgs.models import Org
 from supervise.orgs.routing import OrgTree
 from supervise.staff.models import AuditEntry, User
 from supervise.stats.services import refresh
-from tests.conftest import ISSUED_ACCESS_CODES
+from tests.conftest import ISSUED_ACCESS_CODES, verified
 from tests.web.test_discipline import point_token
 from tests.web.test_staff import csrf_token, login
 
@@ -174,7 +174,8 @@ SUMMARY_2 = "反映某镇窗口办事推诿，经核查已整改并公开办事�
 
 
 def _file(client, org_code: str, fields: dict, **extra) -> tuple[str, str]:
-    response = client.post("/api/v1/cases", json={**fields, "point": point_token(org_code), **extra})
+    body = verified({**fields, "point": point_token(org_code), **extra})  # real name: with its SMS code
+    response = client.post("/api/v1/cases", json=body)
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
     ISSUED_ACCESS_CODES.append(body["access_code"])
