@@ -39,6 +39,7 @@ from supervise.notify.models import OutboxMessage
 from supervise.notify.outbox import queue_message
 from supervise.orgs.models import Org
 from supervise.orgs.routing import OrgTree
+from supervise.robots import services as robots
 from supervise.staff.models import Role, User
 
 S = Status
@@ -614,6 +615,8 @@ def _draft(
         tracking.start_clock(ctx.session, ctx.clocks, case, ClockKind.STAGE, ctx.now)
     if to_review:  # an answer published in the same step awaits nobody's review
         _notify_org(ctx, case, "review_requested", case.org_id, SUPERVISOR)
+        # …and the reviewing body's WeCom / DingTalk group, if it has one (supervise/robots).
+        robots.queue_for_org(ctx.session, kind="review_requested", case=case, org_id=case.org_id)
     return event
 
 

@@ -84,6 +84,8 @@ class _Batch:
     overdue_cases: set[int] = field(default_factory=set)
     level_cases: dict[int, set[int]] = field(default_factory=lambda: {1: set(), 2: set()})
     rating_expired: list[int] = field(default_factory=list)
+    # org → its enabled group robots (supervise/robots): each escalation to the org is posted there too.
+    robots: dict[int, list[int]] = field(default_factory=dict)
 
 
 def sweep(session: Session, clocks: Clocks, now: datetime, *, batch_size: int = BATCH_SIZE) -> SweepResult:
@@ -133,8 +135,10 @@ def _claim(session: Session, now: datetime, batch_size: int):
 def _sweep_batch(
     session: Session, clocks: Clocks, now: datetime, orgs: OrgTree, result: SweepResult, size: int
 ) -> int:
+    from supervise.robots.services import robots_by_org
+
     rows = _claim(session, now, size)
-    batch = _Batch()
+    batch = _Batch(robots=robots_by_org(session) if rows else {})  # one small query a batch
     for row in rows:
         _examine(row, now, orgs, batch, result)
     _write(session, batch, result)
@@ -206,6 +210,10 @@ def _examine(row, now: datetime, orgs: OrgTree, batch: _Batch, result: SweepResu
         payload = {"org_id": org_id, "role": "supervisor", "level": level}
         notify(f"level{level}", "escalated", "inapp", payload)
         notify(f"level{level}", "escalated", "email", payload)
+        for robot_id in batch.robots.get(org_id, ()):
+            # Once per robot: its id is part of the row's dedupe key.
+            robot = {"org_id": org_id, "level": level, "robot_id": robot_id}
+            notify(f"level{level}-{robot_id}", "escalated", "robot", robot)
 
     overdue_now = overdue_at is None and now >= row.due_at + OVERDUE_AFTER
     if row.warn_from is not None and warned_at is None and now >= row.warn_from:

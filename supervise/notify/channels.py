@@ -347,6 +347,7 @@ def email_transport(config) -> SmtpTransport | FileSinkTransport:
 def default_channels() -> dict[str, object]:
     from flask import current_app
 
+    from supervise.robots.channel import robot_channel
     from supervise.cases.services import identity_box, upload_store
     from supervise.intake.uploads import ThumbnailChannel
 
@@ -354,6 +355,7 @@ def default_channels() -> dict[str, object]:
     return {
         "inapp": InAppChannel(),
         "email": EmailChannel(email_transport(config), config["MAIL_FROM"], config["BASE_URL"]),
+        "robot": robot_channel(config, identity_box()),  # WeCom / DingTalk groups of staff
         "thumbnail": ThumbnailChannel(upload_store()),
         "sms": sms_channel(config, identity_box()),
     }

@@ -115,7 +115,7 @@ def install_session_hooks(session_class: type[Session], enqueue) -> None:
 # Channels whose send leaves our database (a provider's server): at most once, so each row is
 # claimed (`sending`, committed) before the provider is called. The others write our own tables
 # (or a file derived from the row) in the delivery transaction: exactly once without a claim.
-EXTERNAL = frozenset({"email", "sms"})
+EXTERNAL = frozenset({"email", "sms", "robot"})  # robot: a WeCom / DingTalk group (supervise/robots)
 # One delivery job handles up to this many rows: one transaction for in-app notices, one SMTP
 # connection for mail. A sweep's 30,000 notices are 60 jobs, not 30,000.
 BATCH_SIZE = 500

@@ -15,6 +15,7 @@ from supervise.i18n import N_
 from supervise.orgs.models import BODY_KINDS, Org
 from supervise.orgs.routing import OrgTree
 from supervise.orgs.services import create_org
+from supervise.robots import views as _robot_views  # noqa: F401  (an org's 群机器人 section: its routes)
 from supervise.staff.admin.common import (
     CODE_RE,
     Form,
