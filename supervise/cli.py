@@ -75,6 +75,7 @@ def demo(history: bool) -> None:
     if current_app.config["SUPERVISE_ENV"] == "production":
         raise click.ClickException("refusing to load demo data in production")
     summary = load_demo()
+    two_factor_off = _demo_two_factor_optional()
     if history:
         from supervise.demo_history import load_history
 
@@ -99,6 +100,24 @@ def demo(history: bool) -> None:
         )
     click.echo(f"Citizen form {base}/report · tracking {base}/track · staff desk {base}/staff/login")
     click.echo("API token for a demo account: supervise user token demo-intake")
+    if two_factor_off:
+        click.echo(
+            "Two-factor sign-in: optional for the demo accounts (no phone app needed to look around); "
+            "require it in 系统管理 → 期限设置 → 两步验证"
+        )
+
+
+def _demo_two_factor_optional() -> bool:
+    """A first look at the demo must not need an authenticator app: unless an admin has already
+    chosen, two-factor sign-in becomes optional for every role (the settings page says so, in red).
+    True while it is optional for everyone."""
+    from supervise.settings import TWO_FACTOR_ROLES_KEY, set_value, stored
+
+    chosen = stored().get(TWO_FACTOR_ROLES_KEY)
+    if chosen is None:
+        set_value(TWO_FACTOR_ROLES_KEY, "")
+        db.session.commit()
+    return not (chosen or "").strip()
 
 
 def _loopback(base: str) -> bool:

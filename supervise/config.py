@@ -117,6 +117,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "HSTS": _flag(env.get("HSTS"), default=production),
         "SESSION_COOKIE_NAME": "supervise_session",
         "REMEMBER_COOKIE_DURATION": 0,
+        # -- two-factor sign-in (issue 18, supervise/staff/twofactor): the roles that must use it,
+        # role values separated by commas ("" = optional for all); 系统设置 → 两步验证 overrides it.
+        "TWO_FACTOR_REQUIRED_ROLES": env.get("TWO_FACTOR_REQUIRED_ROLES", "supervisor,admin"),
+        # -- end two-factor
         # JSON API / OpenAPI (flask-smorest)
         "API_TITLE": "supervise",
         "API_VERSION": "v1",

@@ -56,6 +56,10 @@ ACTION_LABELS = {
     "summary_written": N_("拟写公开摘要"),
     "summary_approved": N_("批准公开摘要"),
     "summary_withdrawn": N_("撤回公开摘要"),
+    # Two-factor sign-in (supervise/staff/twofactor); an admin's reset is an admin_change.
+    "2fa_enrolled": N_("开启两步验证"),
+    "2fa_codes_renewed": N_("重新生成恢复码"),
+    "2fa_recovery_used": N_("使用恢复码登录"),
 }
 
 DETAIL_LABELS = {

@@ -8,6 +8,7 @@ enforced here rather than trusted to the browser.
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import timedelta
 from functools import wraps
 
@@ -21,12 +22,13 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from supervise.cases.workflow import Actor
 from supervise.dbtypes import utcnow
-from supervise.errors import TooManyAttempts, Unauthorized
+from supervise.errors import Forbidden, TooManyAttempts, Unauthorized
 from supervise.extensions import csrf, db, login_manager
 from supervise.i18n import N_
 from supervise.staff import audit
 from supervise.staff.models import Role, StaffSession, User
 from supervise.staff.services import revoke_tokens, user_for_token
+from supervise.staff.twofactor import services as twofactor
 from supervise.throttle import Budget
 
 _TOUCH_EVERY = timedelta(seconds=60)
@@ -44,7 +46,11 @@ def load_user_from_session(token: str) -> User | None:
     row = db.session.scalar(
         select(StaffSession)
         .where(StaffSession.token == token)
-        .options(joinedload(StaffSession.user).joinedload(User.org))
+        .options(
+            joinedload(StaffSession.user).joinedload(User.org),
+            # Whether 2FA is on, asked by every page of a person whose role requires it.
+            joinedload(StaffSession.user).joinedload(User.two_factor),
+        )
     )
     if row is None or row.revoked_at is not None:
         return None
@@ -163,6 +169,56 @@ def attempt_login(username: str, password: str) -> User | None:
     return user
 
 
+# -- the second step (two-factor sign-in, supervise/staff/twofactor) ------------------------------------
+#
+# Between a right password and a right code nobody is signed in: no StaffSession exists. The Flask
+# session (a signed cookie) holds who passed the password and when, for SECOND_STEP_SECONDS.
+
+SECOND_STEP_KEY = "second_step"
+SECOND_STEP_SECONDS = 300
+
+
+def hold_second_step(user: User, next_url: str | None) -> None:
+    """The password was right and `user` has 2FA on: remember them for the code page."""
+    session[SECOND_STEP_KEY] = {"user": user.id, "at": int(time.time()), "next": next_url or ""}
+
+
+def pending_second_step() -> tuple[User, str] | None:
+    """(the user, where to go after) while a second step is pending and fresh; else None."""
+    held = session.get(SECOND_STEP_KEY)
+    if (
+        not isinstance(held, dict)
+        or not isinstance(held.get("user"), int)
+        or time.time() - held.get("at", 0) > SECOND_STEP_SECONDS
+    ):
+        session.pop(SECOND_STEP_KEY, None)
+        return None
+    user = db.session.get(User, held["user"])
+    if user is None or not user.active or not twofactor.is_enabled(user):
+        return None
+    return user, held.get("next", "")
+
+
+def attempt_code(user: User, code: str) -> str | None:
+    """Judge a second-step code against the same budgets as a password, counted first.
+
+    Both always apply here, the familiar-device exemption too: whoever reaches this step knows the
+    password, and six digits must not be guessable at the per-address rate alone. A right code
+    refunds both. Raises TooManyAttempts; returns "totp" or "recovery", or None for a wrong code.
+    """
+    ip, name = get_remote_address(), user.username.lower()
+    if not LOGIN_FAILURES_BY_IP.reserve(ip):
+        raise TooManyAttempts(N_("登录失败次数过多，请稍后再试"))
+    if not LOGIN_FAILURES_BY_USER.reserve(name):
+        LOGIN_FAILURES_BY_IP.refund(ip)
+        raise TooManyAttempts(N_("该账号验证失败次数过多，请稍后再试"))
+    how = twofactor.verify(user, code)
+    if how is not None:
+        LOGIN_FAILURES_BY_IP.refund(ip)
+        LOGIN_FAILURES_BY_USER.refund(name)
+    return how
+
+
 def sign_in(user: User) -> None:
     """Start a new server-side session; the old cookie's session (if any) is revoked."""
     old = session.get("_user_id")
@@ -212,6 +268,9 @@ def current_actor() -> Actor:
         raise Unauthorized(N_("需要登录或有效的 API 令牌"), {"auth": ["Authorization: Bearer <token>"]})
     if g.get("auth_via") == "session" and request.method not in ("GET", "HEAD", "OPTIONS"):
         csrf.protect()
+    if g.get("auth_via") == "session" and twofactor.must_enrol(current_user):
+        # As on the pages (staff_required); Bearer tokens are their own credential, issued by an admin.
+        raise Forbidden(N_("请先开启两步验证"))
     return Actor.staff(current_user)
 
 
@@ -219,6 +278,12 @@ def is_system_admin(user: User) -> bool:
     """An admin of the top of the tree: system-wide sections (calendar, settings, jobs, report
     rebuilds) are theirs alone."""
     return user.has_role(Role.ADMIN) and user.org.parent_id is None
+
+
+# The pages a person whose role requires 2FA may open before setting it up.
+ENROLMENT_ENDPOINTS = frozenset(
+    {"staff.password", "staff.two_factor", "staff.two_factor_start", "staff.two_factor_confirm"}
+)
 
 
 def staff_required(*roles: str):
@@ -231,6 +296,8 @@ def staff_required(*roles: str):
                 return redirect(url_for("staff.login", next=request.path))
             if current_user.password_must_change and request.endpoint != "staff.password":
                 return redirect(url_for("staff.password"))
+            if request.endpoint not in ENROLMENT_ENDPOINTS and twofactor.must_enrol(current_user):
+                return redirect(url_for("staff.two_factor"))
             if roles and not current_user.has_role(*roles):
                 audit.record("access_denied", user=current_user, detail={"path": request.path})
                 db.session.commit()

@@ -8,7 +8,18 @@ from datetime import datetime
 from typing import Any
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, CheckConstraint, ColumnElement, ForeignKey, Index, String, Text, select, text
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    select,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from supervise.dbtypes import UTCDateTime, utcnow
@@ -59,6 +70,8 @@ class User(UserMixin, db.Model):
 
     org: Mapped[Org] = relationship()
     role_rows: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    # Two-factor sign-in (supervise/staff/twofactor): None until the person starts setting it up.
+    two_factor: Mapped[TwoFactor | None] = relationship(back_populates="user", uselist=False)
 
     # Set when a session is loaded or started: Flask-Login keeps get_id() in the cookie, and that
     # must be the revocable server-side session token, never the user id.
@@ -96,6 +109,38 @@ class User(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.username} {','.join(self.role_list)}@{self.org_id}>"
+
+
+class TwoFactor(db.Model):
+    """A staff member's TOTP secret (Fernet-sealed like a reporter's identity), in a table of its
+    own rather than columns of `users`: every sign-in writes `last_step`, and any write to `users`
+    makes every process reload its reference data (supervise/refdata.py)."""
+
+    __tablename__ = "two_factor"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # A secret being set up (a first phone, or a new one): it replaces `secret_enc` only once a
+    # code from it is confirmed, so a half-done change never locks anyone out.
+    pending_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The last 30-second time step a code was accepted for: a code seen once is refused after.
+    last_step: Mapped[int | None] = mapped_column()
+
+    user: Mapped[User] = relationship(back_populates="two_factor")
+
+
+class RecoveryCode(db.Model):
+    """One of a staff member's ten recovery codes (for a lost phone), stored as an HMAC only and
+    usable once."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ApiToken(db.Model):

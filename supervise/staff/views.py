@@ -53,6 +53,7 @@ from supervise.staff.auth import (
     attempt_login,
     authenticate,
     end_sessions,
+    hold_second_step,
     is_system_admin,
     remember_device,
     sign_in,
@@ -62,6 +63,7 @@ from supervise.staff.auth import (
 from supervise.staff.identity import may_reveal, reveal_identity
 from supervise.staff.models import AuditEntry, ReplyTemplate, Role, User
 from supervise.staff.services import ROLE_LABELS, check_password_policy
+from supervise.staff.twofactor import services as twofactor
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -148,6 +150,10 @@ def login():
             username=username,
             next=request.form.get("next", ""),
         ), 401
+    if twofactor.is_enabled(user):
+        # Not signed in yet: the code comes first (supervise/staff/twofactor/views.py).
+        hold_second_step(user, request.form.get("next"))
+        return redirect(url_for("staff.login_code"))
     sign_in(user)
     response = redirect(_safe_next(request.form.get("next")))
     remember_device(response, user.username)
@@ -670,3 +676,7 @@ def audit_log():
         actions=audit.ACTION_LABELS,
         args=request.args,
     )
+
+
+# The 账号安全 pages and the second step of signing in, on this blueprint (their own module).
+from supervise.staff.twofactor import views as _two_factor_views  # noqa: E402, F401

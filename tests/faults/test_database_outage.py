@@ -46,6 +46,8 @@ def demo_app(tmp_path, private_postgres, private_redis, monkeypatch):
         "SECRET_KEY": "test-secret",
         "ENCRYPTION_KEY": TEST_FERNET_KEY,
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        # As tests/conftest.py app_config: the desk's 2FA has its own tests (tests/web/test_two_factor.py).
+        "TWO_FACTOR_REQUIRED_ROLES": "",
     }
     app = create_app(settings)
     with app.app_context():

@@ -45,6 +45,7 @@ from supervise.staff.services import (
     parse_roles,
     revoke_tokens,
 )
+from supervise.staff.twofactor import services as twofactor
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
 ROLES = [r.value for r in ROLE_ORDER]
@@ -109,6 +110,7 @@ def users(errors: dict[str, str] | None = None, status: int = 200) -> ResponseRe
         roles=ROLES,
         role_names=role_names(),
         tokens={u.id: active_tokens(db.session, u) for u in rows},
+        two_factor_on=twofactor.enabled_among([u.id for u in rows]),
         min_password=MIN_PASSWORD,
         warnings=intake_warnings(),
     )
@@ -187,6 +189,29 @@ def user_password(user_id: int) -> ResponseReturnValue:
     end_sessions(user)
     commit_change("user.reset_password", target=user.username)
     return _password_shown(user, password, created=False)
+
+
+@bp.post("/users/<int:user_id>/two-factor/reset")
+@staff_required(Role.ADMIN)
+def user_two_factor_reset(user_id: int) -> ResponseReturnValue:
+    """重置两步验证 (a lost or replaced phone): the secret and recovery codes are gone, and so is
+    every session and API token of the account, since whoever holds the phone may hold them too.
+    The person sets up a new phone at their next sign-in (forced if their role requires it)."""
+    user = get_in_scope_or_404(User, user_id)
+    if user.id == current_user.id:
+        return refused("admin.users", _("请在“账号安全”中为自己绑定新手机"))
+    if request.form.get("confirm") != "yes":
+        return refused("admin.users", _("请勾选确认后再重置 %(username)s 的两步验证", username=user.username))
+    if not twofactor.is_enabled(user) and user.two_factor is None:
+        return refused("admin.users", _("%(username)s 没有开启两步验证", username=user.username))
+    twofactor.reset(user)
+    end_sessions(user)
+    return saved(
+        "user.reset_two_factor",
+        _("已重置 %(username)s 的两步验证，其登录和 API 令牌已失效", username=user.username),
+        "admin.users",
+        target=user.username,
+    )
 
 
 @bp.post("/users/<int:user_id>/tokens/<int:token_id>/revoke")
