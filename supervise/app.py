@@ -75,6 +75,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from supervise.accountability import views as accountability_views
 
     app.register_blueprint(accountability_views.bp)  # /public and the summaries staff publish on it
+    from supervise import open311
+
+    open311.init_app(app)  # /open311/v2 (GeoReport v2) and 系统管理 → Open311 接入
     # CSRF protects session-authenticated forms (the staff UI). The API authenticates by Bearer
     # token, and citizens have no session to abuse: their forms are guarded by rate limits and
     # the idempotency token instead, so a WeChat browser that drops cookies can still submit.

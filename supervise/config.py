@@ -99,6 +99,14 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SUBMIT_ALLOWLIST": env.get("SUBMIT_ALLOWLIST", ""),
         "TRACK_RATE_LIMIT": "120/hour",
         "TRACK_FAILURE_LIMIT": "10/hour",
+        # -- Open311 (issue 18, supervise/open311/): the calls one client's api_key may make.
+        "OPEN311_RATE_LIMIT": env.get("OPEN311_RATE_LIMIT", "600/hour;5000/day"),
+        # -- end Open311
+        # -- verified phones (issue 18, supervise/intake/verification.py): SMS codes a number may
+        # get (counted in the database, sliding) and an address may ask for (Redis).
+        "PHONE_CODE_LIMIT": env.get("PHONE_CODE_LIMIT", "1/minute;5/hour"),
+        "PHONE_CODE_IP_LIMIT": env.get("PHONE_CODE_IP_LIMIT", "20/hour"),
+        # -- end verified phones
         "RATELIMIT_SWALLOW_ERRORS": True,  # Redis away must not turn a complaint into a 500
         "RATELIMIT_HEADERS_ENABLED": True,
         "BABEL_DEFAULT_LOCALE": "zh",
@@ -238,6 +246,9 @@ def validate_config(config: dict[str, Any]) -> None:
         ("FORM_SUBMIT_RATE_LIMIT", parse_limit),
         ("FORM_SUBMIT_CEILING", parse_limit),
         ("SUBMIT_ALLOWLIST", parse_allowlist),
+        ("OPEN311_RATE_LIMIT", parse_limit),  # Open311 (issue 18)
+        ("PHONE_CODE_LIMIT", parse_limit),  # verified phones (issue 18)
+        ("PHONE_CODE_IP_LIMIT", parse_limit),
     ):
         try:
             parser(str(config.get(key) or ""))
