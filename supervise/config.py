@@ -117,6 +117,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "STAFF_SESSION_HOURS": 12,
         "LOGIN_FAILURE_LIMIT_IP": "30/hour",
         "LOGIN_FAILURE_LIMIT_USER": "5/15 minutes",
+        # -- two-factor sign-in (issue 18, supervise/staff/twofactor): the roles that must use it,
+        # role values separated by commas ("" = optional for all); 系统设置 → 两步验证 overrides it.
+        "TWO_FACTOR_REQUIRED_ROLES": env.get("TWO_FACTOR_REQUIRED_ROLES", "supervisor,admin"),
+        # -- end two-factor
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,
@@ -125,10 +129,6 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "HSTS": _flag(env.get("HSTS"), default=production),
         "SESSION_COOKIE_NAME": "supervise_session",
         "REMEMBER_COOKIE_DURATION": 0,
-        # -- two-factor sign-in (issue 18, supervise/staff/twofactor): the roles that must use it,
-        # role values separated by commas ("" = optional for all); 系统设置 → 两步验证 overrides it.
-        "TWO_FACTOR_REQUIRED_ROLES": env.get("TWO_FACTOR_REQUIRED_ROLES", "supervisor,admin"),
-        # -- end two-factor
         # JSON API / OpenAPI (flask-smorest)
         "API_TITLE": "supervise",
         "API_VERSION": "v1",
@@ -163,18 +163,6 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # log), "aliyun" or "tencent". Templates: "kind=TemplateId:param,…;…" (系统设置 → 短信模板
         # overrides a kind); SMS_ENDPOINT overrides the provider's address (tests: a stand-in).
         "SMS_GATEWAY": env.get("SMS_GATEWAY", "log"),
-        # /metrics (Prometheus): with a token, only `Authorization: Bearer <token>`; without one,
-        # loopback only in development and off (404) in production (supervise/api/ops.py).
-        "METRICS_TOKEN": env.get("METRICS_TOKEN", ""),
-        # Logs (supervise/logs.py): json (one object a line) by default in production, text otherwise.
-        "LOG_FORMAT": env.get("LOG_FORMAT") or ("json" if production else "text"),
-        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
-    }
-    if overrides:
-        config.update(overrides)
-    validate_config(config)
-    return config
-
         "SMS_SIGN_NAME": env.get("SMS_SIGN_NAME", ""),
         "SMS_TEMPLATES": env.get("SMS_TEMPLATES", ""),
         "SMS_ENDPOINT": env.get("SMS_ENDPOINT", ""),
@@ -195,6 +183,18 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # (qyapi.weixin.qq.com, oapi.dingtalk.com); these further hosts (spaces or commas; a private
         # deployment's gateway, the tests' stand-in) are allowed too, over http or https.
         "ROBOT_WEBHOOK_HOSTS": env.get("ROBOT_WEBHOOK_HOSTS", ""),
+        # /metrics (Prometheus): with a token, only `Authorization: Bearer <token>`; without one,
+        # loopback only in development and off (404) in production (supervise/api/ops.py).
+        "METRICS_TOKEN": env.get("METRICS_TOKEN", ""),
+        # Logs (supervise/logs.py): json (one object a line) by default in production, text otherwise.
+        "LOG_FORMAT": env.get("LOG_FORMAT") or ("json" if production else "text"),
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
+    }
+    if overrides:
+        config.update(overrides)
+    validate_config(config)
+    return config
+
 
 class ConfigError(click.ClickException, RuntimeError):
     """Settings that must not start: one line per problem. A `supervise` command prints the lines

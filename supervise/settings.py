@@ -79,6 +79,22 @@ LIMIT_SETTINGS: dict[str, str] = {
     "SUBMIT_RATE_LIMIT": N_("接口（API）：每个地址的提交上限"),
     "SUBMIT_ALLOWLIST": N_("已知地址（如便民服务大厅的网络）及其提交次数"),
 }
+# 两步验证 (supervise/staff/twofactor): the roles that must sign in with a TOTP code, as role values
+# separated by commas; empty means optional for everyone. The env's TWO_FACTOR_REQUIRED_ROLES is the
+# default until an admin saves the setting.
+TWO_FACTOR_ROLES_KEY = "TWO_FACTOR_REQUIRED_ROLES"
+TWO_FACTOR_DEFAULT_ROLES = "supervisor,admin"
+
+
+def two_factor_required_roles(config: Mapping[str, Any]) -> frozenset[str]:
+    """The roles that must use two-factor sign-in: the table's value over `config`'s over the default."""
+    rows = stored()
+    value = rows[TWO_FACTOR_ROLES_KEY] if TWO_FACTOR_ROLES_KEY in rows else config.get(TWO_FACTOR_ROLES_KEY)
+    if value is None:
+        value = TWO_FACTOR_DEFAULT_ROLES
+    return frozenset(part.strip() for part in str(value).split(",") if part.strip())
+
+
 # The settings column holds 200 characters.
 SETTING_VALUE_LENGTH = 200
 

@@ -221,10 +221,6 @@ VALID_SUBMISSION = {
 }
 
 
-@pytest.fixture
-def submit(client, demo):
-    """`submit(**fields)` → the JSON answer of POST /api/v1/cases (asserting 201). A name and
-    phone come with a verified code (`verified`): pass phone_code=None to submit without one."""
 def issue_phone_code(phone: str) -> str:
     """A live SMS code for `phone`, through the real service (its row and its outbox message
     committed), read from the SMS the delivery job would send. Without the per-number caps of
@@ -254,9 +250,13 @@ def verified(fields: dict) -> dict:
     return {k: v for k, v in fields.items() if not (k == "phone_code" and v is None)}
 
 
+@pytest.fixture
+def submit(client, demo):
+    """`submit(**fields)` → the JSON answer of POST /api/v1/cases (asserting 201). A name and
+    phone come with a verified code (`verified`): pass phone_code=None to submit without one."""
 
     def _submit(**fields):
-        response = client.post("/api/v1/cases", json={**VALID_SUBMISSION, **fields})
+        response = client.post("/api/v1/cases", json=verified({**VALID_SUBMISSION, **fields}))
         assert response.status_code == 201, response.get_json()
         ISSUED_ACCESS_CODES.append(response.get_json()["access_code"])
         return response.get_json()

@@ -9,11 +9,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import re
 import smtplib
 import ssl
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -22,6 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from supervise.dbtypes import utcnow
+from supervise.i18n import N_
+from supervise.notify.models import Notification, OutboxMessage
 
 # SMS lives in notify/sms.py (templates, providers, receipts); its names stay importable from here.
 from supervise.notify.sms import (  # noqa: F401
@@ -37,8 +37,6 @@ from supervise.notify.sms import (  # noqa: F401
     sms_channel,
     sms_source,
 )
-from supervise.i18n import N_
-from supervise.notify.models import Notification, OutboxMessage
 from supervise.orgs.routing import OrgTree
 from supervise.staff.models import User
 
@@ -347,15 +345,15 @@ def email_transport(config) -> SmtpTransport | FileSinkTransport:
 def default_channels() -> dict[str, object]:
     from flask import current_app
 
-    from supervise.robots.channel import robot_channel
     from supervise.cases.services import identity_box, upload_store
     from supervise.intake.uploads import ThumbnailChannel
+    from supervise.robots.channel import robot_channel
 
     config = current_app.config
     return {
         "inapp": InAppChannel(),
         "email": EmailChannel(email_transport(config), config["MAIL_FROM"], config["BASE_URL"]),
-        "robot": robot_channel(config, identity_box()),  # WeCom / DingTalk groups of staff
         "thumbnail": ThumbnailChannel(upload_store()),
         "sms": sms_channel(config, identity_box()),
+        "robot": robot_channel(config, identity_box()),  # WeCom / DingTalk groups of staff
     }

@@ -202,7 +202,7 @@ def deliver_many(
     chunk is redone with a savepoint per row so the others still go. External rows: one by one
     through `deliver` (claim, send, mark), sharing one SMTP connection.
     """
-    result: dict[str, Any] = {"delivered": 0, "skipped": 0, "dead": 0, "failed": []}
+    result: dict[str, Any] = {"delivered": 0, "skipped": 0, "dead": 0, "unknown": 0, "failed": []}
     for start in range(0, len(ids), BATCH_SIZE):
         chunk = sorted(ids[start : start + BATCH_SIZE])
         rows = _lock_internal(session, chunk)

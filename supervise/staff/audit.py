@@ -71,6 +71,7 @@ DETAIL_LABELS = {
     "what": N_("变更内容"),
     "via": N_("途径"),
     "tokens": N_("令牌数"),
+    "left": N_("剩余恢复码"),
     "week": N_("周次"),
     "version": N_("版本"),
     "previous_version": N_("原版本"),

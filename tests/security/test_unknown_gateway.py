@@ -9,13 +9,13 @@ from supervise.extensions import db
 from supervise.notify import outbox
 from supervise.notify.channels import default_channels
 from supervise.notify.models import OutboxMessage
-from tests.conftest import ISSUED_ACCESS_CODES, VALID_SUBMISSION
+from tests.conftest import ISSUED_ACCESS_CODES, VALID_SUBMISSION, verified
 
 
 def test_an_unknown_gateway_fails_only_sms_and_dead_letters_it(app, client, demo):
     app.config["SMS_GATEWAY"] = "huawei"  # before this fix: KeyError for every channel
     body = client.post(
-        "/api/v1/cases", json={**VALID_SUBMISSION, "name": "张三", "phone": "13812345678"}
+        "/api/v1/cases", json=verified({**VALID_SUBMISSION, "name": "张三", "phone": "13812345678"})
     ).get_json()
     ISSUED_ACCESS_CODES.append(body["access_code"])
     inapp = db.session.scalar(select(OutboxMessage).where(OutboxMessage.channel == "inapp"))

@@ -21,16 +21,18 @@ from supervise.settings import (
     REGISTRATION_SETTINGS,
     REPORT_SETTINGS,
     SETTING_VALUE_LENGTH,
+    TWO_FACTOR_ROLES_KEY,
     deadline_settings,
     hotspot_threshold,
     int_settings,
     registration_settings,
     set_value,
     text_settings,
+    two_factor_required_roles,
 )
 from supervise.staff.admin.common import bp, changes_between, commit_change, system_admin_required
 from supervise.staff.auth import staff_required
-from supervise.staff.models import Role
+from supervise.staff.models import ROLE_ORDER, Role
 
 
 def _fields() -> dict[str, tuple[str, int, int]]:
@@ -75,6 +77,10 @@ def _page(**context: Any) -> str:
     context.setdefault("hotspot_fields", _hotspot_fields())
     context.setdefault("hotspot_values", {"HOTSPOT_THRESHOLD": hotspot_threshold(current_app.config)})
     context.setdefault("hotspot_errors", {})
+    context.setdefault("two_factor", _two_factor_context())
+    context.setdefault("sms_fields", _sms_fields())  # 短信模板 (issue 18, below)
+    context.setdefault("sms_values", _sms_values())
+    context.setdefault("sms_errors", {})
     for section, table in _INT_SECTIONS.items():  # 通报最少样本, 考核权重: whole numbers, bounds, defaults
         context.setdefault(f"{section}_fields", _int_fields(table))
         context.setdefault(f"{section}_values", int_settings(table, current_app.config))
@@ -253,3 +259,91 @@ def report_settings_form() -> ResponseReturnValue:
 @system_admin_required
 def assessment_settings_form() -> ResponseReturnValue:
     return _int_section("assessment")
+
+
+# -- 两步验证: the roles that must sign in with a TOTP code (supervise/staff/twofactor) ------------------
+
+
+def _two_factor_context(
+    chosen: list[str] | None = None, errors: dict[str, str] | None = None
+) -> dict[str, Any]:
+    from supervise.staff.services import ROLE_LABELS
+
+    if chosen is None:
+        chosen = sorted(two_factor_required_roles(current_app.config))
+    return {
+        "roles": [(role.value, _(ROLE_LABELS[role.value])) for role in ROLE_ORDER],
+        "chosen": chosen,
+        "errors": errors or {},
+    }
+
+
+@bp.post("/settings/two-factor")
+@staff_required(Role.ADMIN)
+@system_admin_required
+def two_factor_settings_form() -> ResponseReturnValue:
+    from supervise.staff.twofactor.services import parse_roles
+
+    current = {TWO_FACTOR_ROLES_KEY: ",".join(parse_roles(two_factor_required_roles(current_app.config)))}
+    posted = request.form.getlist("role")
+    try:
+        roles = parse_roles(posted)
+    except ValueError as exc:
+        errors = {"role": _("没有这个角色：%(roles)s", roles=str(exc))}
+        return _page(two_factor=_two_factor_context(posted, errors)), 422
+    return _save(current, {TWO_FACTOR_ROLES_KEY: ",".join(roles)}, "two-factor")
+
+
+# -- 短信模板 (issue 18, supervise/notify/sms.py): each message kind's approved template over the env ---
+
+
+def _sms_fields() -> dict[str, tuple[str, str, str]]:
+    """key → (label, the env's template shown as the default, the parameters the kind offers)."""
+    from supervise.notify import sms
+
+    gateway = current_app.config.get("SMS_GATEWAY", "log")
+    try:
+        env = sms.parse_templates(current_app.config.get("SMS_TEMPLATES", ""), gateway)
+    except ValueError:
+        env = {}
+    return {
+        sms.setting_key(kind): (
+            _(sms.KIND_LABELS[kind]),
+            env[kind].spec() if kind in env else "",
+            _("、").join(name for name in params if name != "link"),
+        )
+        for kind, params in sms.KIND_PARAMS.items()
+    }
+
+
+def _sms_values() -> dict[str, str]:
+    return text_settings(_sms_fields(), {})
+
+
+@bp.post("/settings/sms")
+@staff_required(Role.ADMIN)
+@system_admin_required
+def sms_settings_form() -> ResponseReturnValue:
+    """Checked as the configured provider will send them (its id format, the kind's parameters,
+    the provider's variable lengths); empty uses SMS_TEMPLATES."""
+    from supervise.notify import sms
+
+    gateway = current_app.config.get("SMS_GATEWAY", "log")
+    current = _sms_values()
+    values: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for kind in sms.KIND_PARAMS:
+        key = sms.setting_key(kind)
+        values[key] = " ".join(request.form.get(key, "").split())
+        if not values[key]:
+            continue
+        if len(values[key]) > SETTING_VALUE_LENGTH:
+            errors[key] = _("不能超过 %(n)s 个字符", n=SETTING_VALUE_LENGTH)
+            continue
+        try:
+            values[key] = sms.parse_template(kind, values[key], gateway).spec()
+        except ValueError as exc:
+            errors[key] = _("%(label)s：%(problem)s", label=_(sms.KIND_LABELS[kind]), problem=str(exc))
+    if errors:
+        return _page(sms_values=values, sms_errors=errors), 422
+    return _save(current, values, "sms", _("短信模板已保存，立即生效"))
