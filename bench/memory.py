@@ -197,6 +197,9 @@ class Gunicorn:
             "MALLOC_MMAP_THRESHOLD_": os.environ.get("MALLOC_MMAP_THRESHOLD_", "131072"),
             "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir,
             "LOG_LEVEL": "WARNING",
+            # The mixed load signs its desk browsers in with a password only: what is measured is
+            # the desk, not the TOTP step (supervisors must enrol by default, issue 18).
+            "TWO_FACTOR_REQUIRED_ROLES": "",
         }
         self.process: subprocess.Popen | None = None
 

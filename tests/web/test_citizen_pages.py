@@ -196,6 +196,7 @@ class RecordingGateway(LoggingSmsGateway):
     """The development driver (it logs), also keeping what a real gateway would have sent."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.sent: list[str] = []
 
     def send(self, phone: str, text: str) -> None:
