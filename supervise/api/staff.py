@@ -53,7 +53,10 @@ class Queue(MethodView):
         rows, cursor = queue_page(
             db.session, actor, ctx.clocks, ctx.now, Filters(**args), cursor=cursor, limit=limit
         )
-        page = page_payload(rows, cursor, lambda c: services.summary_view(c, ctx.clocks, ctx.now, actor))
+        names = services.row_names()  # once for the page
+        page = page_payload(
+            rows, cursor, lambda case: services.summary_view(case, ctx.clocks, ctx.now, actor, names)
+        )
         # A response of our own is sent as it is: CasePageSchema documents it, dump_case_page makes it.
         return jsonify(dump_case_page(page))
 

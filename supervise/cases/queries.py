@@ -11,7 +11,6 @@ from typing import Any
 
 from sqlalchemy import Select, func, literal, or_, select, tuple_, union_all
 from sqlalchemy.orm import Session, joinedload
-from sqlalchemy.orm.attributes import set_committed_value
 
 from supervise.cases.models import Case, Category
 from supervise.cases.search import matches
@@ -230,45 +229,20 @@ def queue_page(
         .order_by(merged.c.rank, merged.c.response_due_at, merged.c.id)
         .limit(limit + 1)
     ).subquery()
-    # The page's ids, the cases and the many-to-one neighbours a queue row shows (`summary_view`)
-    # in one statement; the other orgs a row names in one more (`_attach_orgs`). The assignee's
-    # roles are not shown: not loaded.
+    # The page's ids, the cases and their assignees in one statement. The names a row shows
+    # (category, point, orgs) come from this process's copies (`services.row_names`), not the
+    # database; the assignee's roles are not shown: not loaded.
     stmt = (
         select(Case, page.c.rank)
         .join(page, Case.id == page.c.id)
         .order_by(page.c.rank, Case.response_due_at, Case.id)
-        .options(
-            joinedload(Case.category),
-            joinedload(Case.org),
-            joinedload(Case.assignee).lazyload(User.role_rows),
-            joinedload(Case.point),
-        )
+        .options(joinedload(Case.assignee).lazyload(User.role_rows))
     )
     ranked = list(session.execute(stmt))
     more = len(ranked) > limit
     ranked = ranked[:limit]
-    _attach_orgs(session, [case for case, _ in ranked])
     next_cursor = encode_cursor(ranked[-1][0], ranked[-1][1]) if more and ranked else None
     return [case for case, _ in ranked], next_cursor
-
-
-# The orgs a queue row names besides where the case sits: relationship → its foreign key.
-ROW_ORGS = {"owner": "owner_org_id", "subject_org": "subject_org_id", "unit": "unit_org_id"}
-
-
-def _attach_orgs(session: Session, cases: list[Case]) -> None:
-    """Each case's owner, subject unit and unit, read in one query (those not already loaded as
-    some case's org). Left to lazy loading they cost a query per org, two dozen a page; joined to
-    the page's statement, PostgreSQL spends ~10 ms planning its eight joins; `selectinload` takes
-    three queries and more CPU in the loader than the rows are worth."""
-    known = {case.org_id: case.org for case in cases}
-    wanted = {getattr(case, column) for case in cases for column in ROW_ORGS.values()} - known.keys()
-    wanted.discard(None)
-    if wanted:
-        known |= {org.id: org for org in session.scalars(select(Org).where(Org.id.in_(wanted)))}
-    for case in cases:
-        for name, column in ROW_ORGS.items():
-            set_committed_value(case, name, known.get(getattr(case, column)))
 
 
 def _priority_groups(actor: Actor) -> dict[int, tuple[int, ...]]:

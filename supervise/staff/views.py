@@ -216,7 +216,7 @@ def queue():
     handlers = _handlers(me.org_id)
     return render_template(
         "staff/queue.html",
-        rows=[services.summary_view(c, ctx.clocks, ctx.now, me) for c in rows],
+        rows=services.summary_views(rows, ctx.clocks, ctx.now, me),
         next_cursor=next_cursor,
         counts={q: count_label(n) for q, n in queue_counts(db.session, me, ctx.clocks, ctx.now).items()},
         queues=queues_for(me),
