@@ -155,6 +155,23 @@ def _limiter_storage_options(redis_url: str) -> dict[str, Any]:
     return options
 
 
+# psycopg converts a statement's %(name)s placeholders to PostgreSQL's $n once and caches the
+# result, but only for statements of at most 50 parameters (and 4,096 characters). A submission's
+# one statement (supervise/cases/inserts.py) has ~66: converted afresh every time it cost ~0.3 ms,
+# 8 % of the request's CPU (issue 15). A bigger bound keeps it cached; the statements that repeat
+# are the app's own, so the cache (psycopg's, 128 entries) stays small. tests/unit/test_refdata.py
+# checks the submission's statement is served from the cache, so a psycopg that renames these
+# fails a test rather than silently getting slower.
+STATEMENT_CACHE_PARAMS = 200
+
+
+def _cache_long_statements() -> None:
+    from psycopg import _queries
+
+    if getattr(_queries, "MAX_CACHED_STATEMENT_PARAMS", STATEMENT_CACHE_PARAMS) < STATEMENT_CACHE_PARAMS:
+        _queries.MAX_CACHED_STATEMENT_PARAMS = STATEMENT_CACHE_PARAMS
+
+
 def _configure_engine(app: Flask) -> None:
     """Per-backend connection settings; outbox enqueue and the reference-data stamp after each commit."""
     from sqlalchemy import event
@@ -174,6 +191,8 @@ def _configure_engine(app: Flask) -> None:
                 cur.execute("PRAGMA busy_timeout=15000")
                 cur.close()
 
+        else:
+            _cache_long_statements()
         # A forked RQ work-horse must not share its parent's connections.
         os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
 
