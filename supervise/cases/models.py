@@ -129,6 +129,15 @@ class Case(db.Model):
         *_partial_queue_indexes("escalated", ESCALATED_SQL),
         *_partial_queue_indexes("overdue", OVERDUE_SQL),
         *_partial_queue_indexes("due_soon", DUE_SOON_SQL),
+        # The cases merged into one (their reporters are answered with it: workflow._sms on every
+        # 受理 and 答复): few rows. Without it each of those actions read the whole table (0.4 s at
+        # 1,000,000 cases, 1.8 s at 10,000,000), and deleting a case did the same per row.
+        Index(
+            "ix_cases_merged_into",
+            "merged_into_id",
+            postgresql_where=text("merged_into_id IS NOT NULL"),
+            sqlite_where=text("merged_into_id IS NOT NULL"),
+        ),
         # Likely duplicates (重复件): the same subject unit's cases of the last 90 days, and the same
         # reporter's cases (by keyed phone hash) — both ranges read newest first.
         Index("ix_cases_subject_received", "subject_org_id", "received_at"),
