@@ -143,13 +143,13 @@ def _limiter_storage(redis_url: str) -> str:
 
 
 def _limiter_storage_options(redis_url: str) -> dict[str, Any]:
-    if not redis_url.startswith("redis+sentinel://"):
-        return {}
-    from supervise.queueing import parse_sentinel_url
+    from supervise.queueing import client_options, parse_sentinel_url
 
+    if not redis_url.startswith("redis+sentinel://"):
+        return client_options()
     parts = parse_sentinel_url(redis_url)
     # Counters on the master only: a lagging replica would let a burst through.
-    options: dict[str, Any] = {"db": parts["db"], "use_replicas": False}
+    options: dict[str, Any] = {**client_options(), "db": parts["db"], "use_replicas": False}
     if parts["password"]:
         options["password"] = parts["password"]
     return options

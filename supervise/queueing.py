@@ -60,10 +60,26 @@ def parse_sentinel_url(url: str) -> dict[str, Any]:
     return {"sentinels": sentinels, "service": service, "db": int(db or 0), "password": password}
 
 
+def client_options() -> dict[str, Any]:
+    """Options every Redis client of the app gets, the rate limiter's included.
+
+    redis-py 8 speaks RESP3 and, on every new TCP connection, asks the server for "maintenance
+    notifications" (a managed Redis Cloud feature a self-hosted Redis answers with an error). Under
+    concurrent connects that handshake raced: a staff sign-in answered 500 with AttributeError
+    ('NoneType' … 'readline') from inside it (bench.memory at 10,000,000 cases, issue 15). Off:
+    one round trip fewer per connection and no race."""
+    try:
+        from redis.maint_notifications import MaintNotificationsConfig
+    except ImportError:  # redis-py before 7 has no such handshake
+        return {}
+    return {"maint_notifications_config": MaintNotificationsConfig(enabled=False)}
+
+
 def redis_from_url(url: str, **options: Any) -> Redis:
     """A Redis client for REDIS_URL: `redis://`, `rediss://`, `unix://`, or a Sentinel URL, for
     which the client asks the sentinels for the current master on every (re)connect, so a
     failover needs no restart of web, worker or cron."""
+    options = {**client_options(), **options}
     if not url.startswith(SENTINEL_SCHEME):
         return Redis.from_url(url, **options)
     from redis.sentinel import Sentinel

@@ -120,8 +120,12 @@ def test_sentinel_url_parts_and_the_limiters_spelling():
     }
     # limits reads the whole path as the service name: the db number travels in the options.
     assert _limiter_storage(url) == "redis+sentinel://10.0.0.21:26379,10.0.0.22:26379/supervise"
-    assert _limiter_storage_options(url) == {"db": 2, "use_replicas": False, "password": "s@cret"}
-    assert _limiter_storage_options("redis://10.0.0.20:6379/0") == {}
+    # (and, as every Redis client of the app, without redis-py's maintenance handshake)
+    options, plain = _limiter_storage_options(url), _limiter_storage_options("redis://10.0.0.20:6379/0")
+    for handshake in (options.pop("maint_notifications_config"), plain.pop("maint_notifications_config")):
+        assert handshake.enabled is False
+    assert options == {"db": 2, "use_replicas": False, "password": "s@cret"}
+    assert plain == {}
     with pytest.raises(ValueError, match="service name"):
         parse_sentinel_url("redis+sentinel://10.0.0.21:26379")
     # A replica URL with .env.example's placeholder password is refused like DATABASE_URL's.
