@@ -701,15 +701,17 @@ class RowNames:
         return node.code, node.name
 
     def category(self, category_id: int) -> tuple[str, str]:
-        if category_id not in self.categories:
-            category = db.session.get(Category, category_id)
-            return category.code, category.name
-        return self.categories[category_id]
+        if category_id in self.categories:
+            return self.categories[category_id]
+        category = db.session.get(Category, category_id)
+        return category.code, category.name
 
     def point(self, point_id: int | None) -> str | None:
         if point_id is None:
             return None
-        return self.points[point_id] if point_id in self.points else db.session.get(Point, point_id).name
+        if point_id in self.points:
+            return self.points[point_id]
+        return db.session.get(Point, point_id).name
 
 
 def row_names() -> RowNames:
